@@ -1,0 +1,209 @@
+import { z } from 'zod';
+import { type Database, type Queryable, queryRows } from '../db/database.js';
+import { type MigrateResult, migrate } from '../db/migrate.js';
+import { BatonError } from '../errors.js';
+import { deadLetterGet, jobAttemptsList, jobGet, queueStats } from '../sql/jobs-read.js';
+import { jobCancel, jobRetry } from '../sql/jobs-write.js';
+import { workerListLive } from '../sql/workers.js';
+import type { Attempt, JobDetail, KindStats, QueueStats, WorkerInfo } from '../types.js';
+import {
+  buildJobRow,
+  type EnqueuedJob,
+  type EnqueueManyItem,
+  type EnqueueOptions,
+  insertJobs,
+  MAX_JOBS_PER_CALL,
+} from './enqueue.js';
+import { type AnyKindDefinition, indexKinds, type KindDefinition } from './kinds.js';
+import { attemptFromRow, deadLetterFromRow, jobFromRow, workerFromRow } from './rows.js';
+
+export interface BatonCoreOptions {
+  /** Kinds this client may enqueue by name (a definition object can always be passed directly). */
+  kinds?: readonly AnyKindDefinition[];
+  /** Largest payload accepted at enqueue, in bytes of JSON. Default 1 MiB. */
+  maxPayloadBytes?: number;
+}
+
+const uuid = z.uuid();
+
+/**
+ * The core of Baton over one database: enqueue, read, cancel and retry jobs, and statistics.
+ * It knows nothing of workers' internals or HTTP.
+ */
+export class Baton {
+  readonly kinds: Map<string, AnyKindDefinition>;
+  readonly maxPayloadBytes: number;
+
+  constructor(
+    readonly db: Database,
+    options: BatonCoreOptions = {},
+  ) {
+    this.kinds = indexKinds(options.kinds ?? []);
+    this.maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024;
+    if (!Number.isInteger(this.maxPayloadBytes) || this.maxPayloadBytes < 1) {
+      throw new BatonError(
+        'OPTIONS_INVALID',
+        `maxPayloadBytes must be a positive integer, got ${options.maxPayloadBytes}`,
+      );
+    }
+  }
+
+  /** Applies pending schema migrations; safe to call from many processes at once. */
+  migrate(): Promise<MigrateResult> {
+    return migrate(this.db);
+  }
+
+  /**
+   * Enqueues one job. The payload is validated against the kind's schema first; nothing is written
+   * when it fails (`PAYLOAD_INVALID`, `PAYLOAD_TOO_LARGE`).
+   *
+   * @example await baton.enqueue(sendEmail, { to: 'a@example.com' }, { delayMs: 60_000, client: tx });
+   */
+  async enqueue<Payload>(
+    kind: KindDefinition<Payload, unknown> | string,
+    payload: NoInfer<Payload>,
+    options: EnqueueOptions = {},
+  ): Promise<EnqueuedJob> {
+    const { client, ...jobOptions } = options;
+    const row = buildJobRow(this.resolveKind(kind), payload, jobOptions, this.maxPayloadBytes);
+    const [job] = await insertJobs(client ?? this.db, [row]);
+    return job!;
+  }
+
+  /** Enqueues many jobs of one kind in one statement (one round trip, one NOTIFY); results keep input order. */
+  async enqueueMany<Payload>(
+    kind: KindDefinition<Payload, unknown> | string,
+    items: readonly EnqueueManyItem<NoInfer<Payload>>[],
+    options: { client?: Queryable } = {},
+  ): Promise<EnqueuedJob[]> {
+    if (!Array.isArray(items)) throw new BatonError('OPTIONS_INVALID', 'enqueueMany takes an array of items');
+    if (items.length > MAX_JOBS_PER_CALL) {
+      throw new BatonError(
+        'OPTIONS_INVALID',
+        `enqueueMany takes at most ${MAX_JOBS_PER_CALL} jobs per call, got ${items.length}`,
+      );
+    }
+    const definition = this.resolveKind(kind);
+    const rows = items.map(({ payload, ...jobOptions }, index) =>
+      buildJobRow(definition, payload, jobOptions, this.maxPayloadBytes, index),
+    );
+    return insertJobs(options.client ?? this.db, rows);
+  }
+
+  /** A job with its attempt history and dead letter, or null. */
+  async getJob(id: string, options: { client?: Queryable } = {}): Promise<JobDetail | null> {
+    if (!uuid.safeParse(id).success) return null;
+    const db = options.client ?? this.db;
+    const [row] = await queryRows(db, jobGet, [id]);
+    if (!row) return null;
+    const job = jobFromRow(row);
+    const [attempts, [deadLetter]] = await Promise.all([
+      queryRows(db, jobAttemptsList, [id]),
+      queryRows(db, deadLetterGet, [id]),
+    ]);
+    const attemptHistory: Attempt[] = attempts.map(attemptFromRow);
+    const recorded = new Set(attemptHistory.map((attempt) => attempt.attempt));
+    // The attempt in flight, or the one that completed, lives on the job row itself.
+    if (
+      job.attempts > 0 &&
+      !recorded.has(job.attempts) &&
+      (job.state === 'running' || job.state === 'completed' || job.state === 'cancelled')
+    ) {
+      attemptHistory.push({
+        attempt: job.attempts,
+        workerId: job.workerId,
+        startedAt: job.lastAttemptAt,
+        finishedAt: job.state === 'running' ? null : job.finishedAt,
+        outcome: job.state === 'running' ? 'running' : job.state === 'completed' ? 'completed' : 'aborted',
+        errorCode: null,
+        errorMessage: null,
+        errorStack: null,
+      });
+    }
+    return { ...job, attemptHistory, deadLetter: deadLetter ? deadLetterFromRow(deadLetter) : null };
+  }
+
+  /** Counts per kind and state, and the kinds that have pending jobs but no live worker. */
+  async stats(): Promise<QueueStats> {
+    const rows = await queryRows<Record<string, number | string>>(this.db, queueStats);
+    const kinds: KindStats[] = rows.map((row) => ({
+      kind: String(row.kind),
+      pending: Number(row.pending),
+      due: Number(row.due),
+      running: Number(row.running),
+      completed: Number(row.completed),
+      failed: Number(row.failed),
+      cancelled: Number(row.cancelled),
+      deadLettered: Number(row.dead_lettered),
+      liveWorkers: Number(row.live_workers),
+    }));
+    const workers = await this.listWorkers();
+    return {
+      kinds,
+      kindsWithoutWorker: kinds
+        .filter((kind) => kind.pending > 0 && kind.liveWorkers === 0)
+        .map((kind) => kind.kind),
+      liveWorkers: workers.length,
+    };
+  }
+
+  /** Live workers (those whose heartbeat is recent). */
+  async listWorkers(): Promise<WorkerInfo[]> {
+    return (await queryRows(this.db, workerListLive)).map(workerFromRow);
+  }
+
+  /**
+   * Cancels a pending job at once, or a running one: its lease is revoked (so its result can no
+   * longer be written) and its worker aborts the handler's signal with reason `cancelled`.
+   */
+  async cancel(id: string, options: { client?: Queryable } = {}): Promise<{ previousState: string }> {
+    const row = await this.changeState(jobCancel, id, options.client);
+    if (!row.cancelled) {
+      throw new BatonError(
+        'JOB_STATE_CONFLICT',
+        `job ${id} is ${row.previous_state}; only pending or running jobs can be cancelled`,
+      );
+    }
+    return { previousState: row.previous_state };
+  }
+
+  /** Puts a failed or cancelled job back to pending with a fresh round of attempts. */
+  async retry(id: string, options: { client?: Queryable } = {}): Promise<{ previousState: string }> {
+    const row = await this.changeState(jobRetry, id, options.client);
+    if (!row.retried) {
+      throw new BatonError(
+        'JOB_STATE_CONFLICT',
+        `job ${id} is ${row.previous_state}; only failed or cancelled jobs can be retried`,
+      );
+    }
+    return { previousState: row.previous_state };
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  resolveKind(kind: AnyKindDefinition | string): AnyKindDefinition {
+    if (typeof kind !== 'string') return kind;
+    const known = this.kinds.get(kind);
+    if (!known) {
+      throw new BatonError(
+        'KIND_UNKNOWN',
+        `kind ${JSON.stringify(kind)} is not defined in this client (known: ${[...this.kinds.keys()].join(', ') || 'none'})`,
+      );
+    }
+    return known;
+  }
+
+  private async changeState(statement: string, id: string, client?: Queryable) {
+    if (!uuid.safeParse(id).success)
+      throw new BatonError('JOB_NOT_FOUND', `job ${JSON.stringify(id)} does not exist (not a uuid)`);
+    const [row] = await queryRows<{ previous_state: string; cancelled?: boolean; retried?: boolean }>(
+      client ?? this.db,
+      statement,
+      [id],
+    );
+    if (!row) throw new BatonError('JOB_NOT_FOUND', `job ${id} does not exist`);
+    return row;
+  }
+}

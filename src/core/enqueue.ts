@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { type Queryable, queryRows } from '../db/database.js';
+import { BatonError } from '../errors.js';
+import { jobFindByIdempotencyKeys, jobInsertMany } from '../sql/jobs-write.js';
+import type { KindDefinition } from './kinds.js';
+
+/** Options of one enqueued job. */
+export interface JobOptions {
+  /** When the job may start (database time decides when it is due). Default: now. */
+  runAt?: Date;
+  /** Alternative to `runAt`: start after this many ms. */
+  delayMs?: number;
+  /** Higher runs first. Default: the kind's priority (0). */
+  priority?: number;
+  /** Default: the kind's `maxAttempts` (5). */
+  maxAttempts?: number;
+  /** Per kind: a second enqueue with the same key returns the first job instead of a new one (G9). */
+  idempotencyKey?: string;
+  /** Carried into every log line and the API, for correlating with the caller's traces. */
+  traceId?: string;
+  /** Grouping key (an episode, a book, a tenant) for filtering and per-group limits. */
+  group?: string;
+}
+
+export interface EnqueueOptions extends JobOptions {
+  /** The caller's own client or open transaction: the job exists if and only if it commits (G7). */
+  client?: Queryable;
+}
+
+export interface EnqueueManyItem<Payload> extends JobOptions {
+  payload: Payload;
+}
+
+export interface EnqueuedJob {
+  id: string;
+  /** False when an idempotency key matched an existing job, whose id is returned. */
+  created: boolean;
+}
+
+/** The most jobs one `enqueueMany` call takes; larger sets are split by the caller. */
+export const MAX_JOBS_PER_CALL = 10_000;
+
+const text = (max: number) => z.string().min(1).max(max);
+const jobOptionsSchema = z.strictObject({
+  runAt: z
+    .date()
+    .refine((value) => !Number.isNaN(value.getTime()), 'a valid Date')
+    .optional(),
+  delayMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(10 * 365 * 24 * 3600 * 1000)
+    .optional(),
+  priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+  maxAttempts: z.number().int().min(1).max(1000).optional(),
+  idempotencyKey: text(512).optional(),
+  traceId: text(256).optional(),
+  group: text(512).optional(),
+  payload: z.unknown().optional(),
+  client: z.unknown().optional(),
+});
+
+interface InsertRow {
+  id: string;
+  kind: string;
+  payload: unknown;
+  priority: number;
+  run_at: string | null;
+  delay_ms: number | null;
+  max_attempts: number;
+  trace_id: string | null;
+  idempotency_key: string | null;
+  group_key: string | null;
+}
+
+/**
+ * Validates one job (payload against the kind's schema, size, options) and builds its row.
+ * `index` names the item in error messages of a batch.
+ */
+export function buildJobRow(
+  kind: KindDefinition,
+  payload: unknown,
+  options: JobOptions,
+  maxPayloadBytes: number,
+  index?: number,
+): InsertRow {
+  const where = index === undefined ? `kind ${kind.kind}` : `kind ${kind.kind}, item ${index}`;
+  const checkedOptions = jobOptionsSchema.safeParse(options);
+  if (!checkedOptions.success) {
+    const issue = checkedOptions.error.issues[0]!;
+    throw new BatonError('OPTIONS_INVALID', `${where}: option ${issue.path.join('.')}: ${issue.message}`);
+  }
+  if (options.runAt && options.delayMs !== undefined) {
+    throw new BatonError('OPTIONS_INVALID', `${where}: give runAt or delayMs, not both`);
+  }
+  if (payload === undefined) throw new BatonError('PAYLOAD_INVALID', `${where}: payload is missing`);
+  const checked = kind.payload.safeParse(payload);
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new BatonError(
+      'PAYLOAD_INVALID',
+      `${where}: payload ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      checked.error.issues,
+    );
+  }
+  const json = JSON.stringify(checked.data);
+  const bytes = Buffer.byteLength(json ?? '');
+  if (bytes > maxPayloadBytes) {
+    throw new BatonError(
+      'PAYLOAD_TOO_LARGE',
+      `${where}: payload is ${bytes} bytes, more than the limit of ${maxPayloadBytes} (maxPayloadBytes)`,
+    );
+  }
+  return {
+    id: randomUUID(),
+    kind: kind.kind,
+    payload: checked.data,
+    priority: options.priority ?? kind.priority,
+    run_at: options.runAt ? options.runAt.toISOString() : null,
+    delay_ms: options.delayMs ?? null,
+    max_attempts: options.maxAttempts ?? kind.maxAttempts,
+    trace_id: options.traceId ?? null,
+    idempotency_key: options.idempotencyKey ?? null,
+    group_key: options.group ?? null,
+  };
+}
+
+/** Inserts prepared rows in one statement (one NOTIFY) and maps each to its job id, in input order. */
+export async function insertJobs(db: Queryable, rows: InsertRow[]): Promise<EnqueuedJob[]> {
+  if (rows.length === 0) return [];
+  const inserted = await queryRows<{ id: string }>(db, jobInsertMany, [JSON.stringify(rows)]);
+  const created = new Set(inserted.map((row) => row.id));
+  const missing = rows.filter((row) => !created.has(row.id));
+  const existing = new Map<string, string>();
+  if (missing.length > 0) {
+    // Only rows whose idempotency key matched an existing (or same-batch) job are missing.
+    const found = await queryRows<{ id: string; kind: string; idempotency_key: string }>(
+      db,
+      jobFindByIdempotencyKeys,
+      [missing.map((row) => row.kind), missing.map((row) => row.idempotency_key)],
+    );
+    for (const row of found) existing.set(`${row.kind}\u0000${row.idempotency_key}`, row.id);
+  }
+  return rows.map((row) => {
+    if (created.has(row.id)) return { id: row.id, created: true };
+    const id = existing.get(`${row.kind}\u0000${row.idempotency_key}`);
+    if (!id) throw new Error(`job for kind ${row.kind} was neither inserted nor found; this is a bug`);
+    return { id, created: false };
+  });
+}

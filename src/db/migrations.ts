@@ -1,0 +1,135 @@
+/**
+ * Numbered, immutable schema migrations. Never edit a migration that has shipped: add a new one.
+ * They are applied by `migrate()` under a transaction-scoped advisory lock, so any number of
+ * processes may start at once (see test/migrations-concurrent.test.ts).
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'jobs, attempts, dead letters, kinds, workers, audit',
+    sql: `
+create table baton.jobs (
+  id               uuid primary key default gen_random_uuid(),
+  kind             text not null,
+  payload          jsonb not null default '{}'::jsonb,
+  result           jsonb,
+  state            text not null default 'pending'
+                   check (state in ('pending', 'running', 'completed', 'failed', 'cancelled')),
+  priority         integer not null default 0,
+  run_at           timestamptz not null default now(),
+  attempts         integer not null default 0 check (attempts >= 0),
+  max_attempts     integer not null default 5 check (max_attempts >= 1),
+  last_attempt_at  timestamptz,
+  lease_token      uuid,
+  lease_expires_at timestamptz,
+  worker_id        text,
+  trace_id         text,
+  idempotency_key  text,
+  group_key        text,
+  progress         jsonb,
+  error_code       text,
+  error_message    text,
+  created_at       timestamptz not null default now(),
+  updated_at       timestamptz not null default now(),
+  finished_at      timestamptz,
+  -- A running job always has a lease; any other state never has one.
+  constraint jobs_lease_matches_state check ((state = 'running') = (lease_token is not null))
+);
+
+-- Claiming walks this index in claim order and never touches finished jobs, so its cost does
+-- not grow with history (SPEC §9). Kind is filtered while walking: a worker usually serves
+-- most kinds that are pending.
+create index jobs_pending_claim_order on baton.jobs (priority desc, run_at, id) where state = 'pending';
+-- Per-kind claim for limited kinds and for workers that serve a few kinds of many.
+create index jobs_pending_kind on baton.jobs (kind, priority desc, run_at, id) where state = 'pending';
+-- The recovery sweep and the fleet-wide limits look only at running jobs.
+create index jobs_running_lease on baton.jobs (lease_expires_at) where state = 'running';
+create index jobs_running_kind_group on baton.jobs (kind, group_key) where state = 'running';
+-- G9: one job per (kind, idempotency key).
+create unique index jobs_idempotency on baton.jobs (kind, idempotency_key) where idempotency_key is not null;
+create index jobs_trace on baton.jobs (trace_id) where trace_id is not null;
+create index jobs_group on baton.jobs (group_key) where group_key is not null;
+create index jobs_finished on baton.jobs (finished_at) where finished_at is not null;
+
+-- One row per attempt that did not complete (a completed attempt is the job row itself).
+-- An operator's retry starts a new round at attempt 1, so (job_id, attempt) may repeat across rounds.
+create table baton.job_attempts (
+  id            bigint generated always as identity primary key,
+  job_id        uuid not null references baton.jobs (id) on delete cascade,
+  attempt       integer not null,
+  worker_id     text,
+  lease_token   uuid,
+  started_at    timestamptz,
+  finished_at   timestamptz not null default now(),
+  outcome       text not null check (outcome in ('failed', 'timed_out', 'lease_expired', 'aborted')),
+  error_code    text,
+  error_message text,
+  error_stack   text
+);
+create index job_attempts_job on baton.job_attempts (job_id, id);
+
+create table baton.dead_letters (
+  job_id        uuid primary key references baton.jobs (id) on delete cascade,
+  kind          text not null,
+  reason        text not null,
+  error_code    text,
+  error_message text,
+  group_key     text,
+  trace_id      text,
+  attempts      integer not null,
+  created_at    timestamptz not null default now()
+);
+create index dead_letters_created on baton.dead_letters (created_at desc);
+
+-- Fleet-wide limits per kind, written by workers at start-up (the last one to start wins).
+create table baton.kinds (
+  kind              text primary key,
+  concurrency       integer check (concurrency >= 1),
+  rate_limit        integer check (rate_limit >= 1),
+  rate_window_ms    integer check (rate_window_ms >= 1),
+  group_concurrency integer check (group_concurrency >= 1),
+  updated_at        timestamptz not null default now()
+);
+
+-- Starts of rate-limited kinds inside their window (a sliding log, pruned as it is read).
+create table baton.kind_starts (
+  kind       text not null,
+  started_at timestamptz not null default now()
+);
+create index kind_starts_kind_time on baton.kind_starts (kind, started_at);
+
+create table baton.workers (
+  id                text primary key,
+  host              text not null,
+  pid               integer not null,
+  kinds             text[] not null,
+  concurrency       integer not null,
+  running           integer not null default 0,
+  started_at        timestamptz not null default now(),
+  last_heartbeat_at timestamptz not null default now(),
+  -- Live while now() < expires_at; every heartbeat moves it three heartbeats ahead.
+  expires_at        timestamptz not null
+);
+
+create table baton.audit_log (
+  id         bigint generated always as identity primary key,
+  action     text not null,
+  actor      text not null,
+  batch_id   uuid,
+  job_id     uuid,
+  kind       text,
+  group_key  text,
+  trace_id   text,
+  details    jsonb not null default '{}'::jsonb,
+  created_at timestamptz not null default now()
+);
+create index audit_log_created on baton.audit_log (created_at desc, id desc);
+`,
+  },
+];

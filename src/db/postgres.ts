@@ -1,0 +1,153 @@
+import pg from 'pg';
+import type { Database, ListenHandlers, Queryable, Subscription } from './database.js';
+
+export interface PostgresOptions {
+  connectionString: string;
+  /** Connections in Baton's own pool (statements, transactions). Default 10. */
+  maxConnections?: number;
+  /** How often the LISTEN connection is probed with `select 1`; a probe that does not answer within the same time counts as a lost connection. Default 5000 ms. */
+  listenHealthCheckMs?: number;
+  /** Called when a pooled idle connection fails (for example when PostgreSQL restarts). */
+  onPoolError?: (error: Error) => void;
+}
+
+export function openPostgres(options: PostgresOptions): Database {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.maxConnections ?? 10,
+    keepAlive: true,
+  });
+  // An idle client that dies (server restart, cut connection) emits 'error' on the pool; without a
+  // listener Node would crash the process. The pool drops the client and makes a new one on demand.
+  pool.on('error', (error) => options.onPoolError?.(error));
+  return {
+    engine: 'postgres',
+    query: (text, params) => pool.query(text, params as unknown[]),
+    async transaction(fn) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('begin');
+        const result = await fn(client);
+        await client.query('commit');
+        return result;
+      } catch (error) {
+        try {
+          await client.query('rollback');
+        } catch (rollbackError) {
+          broken = rollbackError as Error;
+        }
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    },
+    listen: (channels, handlers) =>
+      listenWithReconnect(options.connectionString, channels, handlers, options.listenHealthCheckMs ?? 5000),
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * A dedicated LISTEN connection that notices when it is gone (error, end, or a health probe that
+ * does not answer: a half-open TCP connection) and comes back by itself with capped backoff.
+ * `onLost` fires once per loss and `onConnected` once per recovery, so logs stay calm.
+ */
+async function listenWithReconnect(
+  connectionString: string,
+  channels: string[],
+  handlers: ListenHandlers,
+  healthCheckMs: number,
+): Promise<Subscription> {
+  let closed = false;
+  let client: pg.Client | undefined;
+  let healthTimer: NodeJS.Timeout | undefined;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let retryDelayMs = 100;
+  let lost = false;
+
+  const dropClient = (error: Error) => {
+    if (healthTimer) clearInterval(healthTimer);
+    healthTimer = undefined;
+    const current = client;
+    client = undefined;
+    if (current) {
+      current.removeAllListeners();
+      current.on('error', () => {});
+      destroySocket(current);
+      current.end().catch(() => {});
+    }
+    if (closed) return;
+    if (!lost) {
+      lost = true;
+      handlers.onLost(error);
+    }
+    reconnectTimer = setTimeout(connect, retryDelayMs);
+    retryDelayMs = Math.min(retryDelayMs * 2, 5000);
+  };
+
+  const connect = async () => {
+    reconnectTimer = undefined;
+    const next = new pg.Client({ connectionString, keepAlive: true, connectionTimeoutMillis: healthCheckMs });
+    next.on('error', (error) => client === next && dropClient(error));
+    next.on('end', () => client === next && dropClient(new Error('LISTEN connection ended')));
+    next.on('notification', (message) => handlers.onNotification(message.channel, message.payload ?? ''));
+    client = next;
+    try {
+      await next.connect();
+      for (const channel of channels) await next.query(`listen ${pg.escapeIdentifier(channel)}`);
+    } catch (error) {
+      if (client === next) dropClient(error as Error);
+      return;
+    }
+    if (closed || client !== next) return;
+    retryDelayMs = 100;
+    lost = false;
+    handlers.onConnected();
+    healthTimer = setInterval(() => probe(next), healthCheckMs);
+    healthTimer.unref();
+  };
+
+  const probe = (probed: pg.Client) => {
+    let answered = false;
+    const timer = setTimeout(() => {
+      if (!answered && client === probed)
+        dropClient(new Error(`LISTEN connection did not answer within ${healthCheckMs} ms`));
+    }, healthCheckMs);
+    probed.query('select 1').then(
+      () => {
+        answered = true;
+        clearTimeout(timer);
+      },
+      (error) => {
+        answered = true;
+        clearTimeout(timer);
+        if (client === probed) dropClient(error as Error);
+      },
+    );
+  };
+
+  await connect();
+  return {
+    async close() {
+      closed = true;
+      if (reconnectTimer) clearTimeout(reconnectTimer);
+      if (healthTimer) clearInterval(healthTimer);
+      const current = client;
+      client = undefined;
+      if (current) {
+        current.removeAllListeners();
+        current.on('error', () => {});
+        await current.end().catch(() => {});
+      }
+    },
+  };
+}
+
+/** A half-open connection never finishes `end()`; destroying the socket frees it at once. */
+function destroySocket(client: pg.Client): void {
+  const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+  stream?.destroy();
+}
+
+export type { Queryable };

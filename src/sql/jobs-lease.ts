@@ -1,0 +1,217 @@
+/**
+ * Statements of the lease life cycle: claim, renew, complete, fail, hand back, recover.
+ * Every outcome is fenced: it matches only `lease_token = <the worker's token> and state = 'running'`,
+ * so a late write after the lease moved on changes no row (G3).
+ */
+
+/** Columns a worker needs to run a job. */
+const claimedColumns = `j.id, j.kind, j.payload, j.priority, j.run_at, j.attempts, j.max_attempts, j.last_attempt_at,
+  j.lease_token, j.lease_expires_at, j.worker_id, j.trace_id, j.idempotency_key, j.group_key, j.created_at`;
+
+/**
+ * Claims up to $2 due jobs of the kinds $1 (kinds without fleet-wide limits) in one atomic statement:
+ * `skip locked` lets concurrent claimers pass each other, and the update gives each job a fresh
+ * lease token and expiry on database time (G2, G6). $3: lease ms, $4: worker id.
+ */
+export const jobClaim = `
+with next as (
+  select id from baton.jobs
+  where state = 'pending' and run_at <= now() and kind = any($1::text[])
+  order by priority desc, run_at, id
+  limit $2
+  for update skip locked
+)
+update baton.jobs j
+set state = 'running', attempts = j.attempts + 1, lease_token = gen_random_uuid(),
+    lease_expires_at = now() + $3::integer * interval '1 millisecond', worker_id = $4,
+    last_attempt_at = now(), updated_at = now(), error_code = null, error_message = null
+from next
+where j.id = next.id
+returning ${claimedColumns}`;
+
+/**
+ * Takes the kind's limits row lock. Claims of a limited kind are serialised by it, so the counts in
+ * `jobClaimLimited` (run as the next statement, with a fresh snapshot) are exact across the fleet.
+ */
+export const kindLock = `
+select concurrency, rate_limit, rate_window_ms, group_concurrency
+from baton.kinds where kind = $1 for update`;
+
+/**
+ * Claims up to $2 jobs of one limited kind $1 within its fleet-wide concurrency ($5), its rate
+ * window ($6 starts per $7 ms, a sliding log in kind_starts) and its per-group concurrency ($8).
+ * Runs after `kindLock` in the same transaction. Candidates are the first 1,000 due jobs in claim
+ * order: with a per-group limit, jobs behind 1,000 blocked ones wait for a later claim.
+ */
+export const jobClaimLimited = `
+with running as (
+  select count(*)::integer as n from baton.jobs where state = 'running' and kind = $1
+), recent as (
+  select count(*)::integer as n from baton.kind_starts
+  where kind = $1 and $6::integer is not null and started_at > now() - $7::integer * interval '1 millisecond'
+), allowance as (
+  select greatest(0, least($2::integer,
+                           coalesce($5::integer - running.n, $2::integer),
+                           coalesce($6::integer - recent.n, $2::integer))) as n
+  from running, recent
+), candidates as (
+  select id, group_key, priority, run_at,
+         row_number() over (partition by group_key order by priority desc, run_at, id) as group_rank
+  from (
+    select id, group_key, priority, run_at from baton.jobs
+    where state = 'pending' and run_at <= now() and kind = $1
+    order by priority desc, run_at, id
+    limit 1000
+  ) due
+), running_groups as (
+  select group_key, count(*)::integer as n from baton.jobs
+  where state = 'running' and kind = $1 and group_key is not null and $8::integer is not null
+  group by group_key
+), chosen as (
+  select c.id from candidates c
+  left join running_groups g on g.group_key = c.group_key
+  where $8::integer is null or c.group_key is null or c.group_rank + coalesce(g.n, 0) <= $8::integer
+  order by c.priority desc, c.run_at, c.id
+  limit (select n from allowance)
+), claimed as (
+  update baton.jobs j
+  set state = 'running', attempts = j.attempts + 1, lease_token = gen_random_uuid(),
+      lease_expires_at = now() + $3::integer * interval '1 millisecond', worker_id = $4,
+      last_attempt_at = now(), updated_at = now(), error_code = null, error_message = null
+  from chosen
+  where j.id = chosen.id and j.state = 'pending'
+  returning ${claimedColumns}
+), started as (
+  insert into baton.kind_starts (kind) select $1 from claimed where $6::integer is not null
+), forgotten as (
+  delete from baton.kind_starts
+  where kind = $1 and started_at <= now() - coalesce($7::integer, 0) * interval '1 millisecond'
+)
+select * from claimed`;
+
+/**
+ * Renews every live lease of a worker in one statement ($1 ids, $2 tokens, $3 lease ms) and
+ * refreshes the worker's registry row ($4 id, $5 running count, $6 ms until it counts as gone).
+ * Returns the ids still held; a job missing from the answer has lost its lease.
+ */
+export const leaseRenew = `
+with renewed as (
+  update baton.jobs j
+  set lease_expires_at = now() + $3::integer * interval '1 millisecond'
+  from unnest($1::uuid[], $2::uuid[]) as held(id, token)
+  where j.id = held.id and j.lease_token = held.token and j.state = 'running'
+  returning j.id
+), alive as (
+  update baton.workers
+  set last_heartbeat_at = now(), running = $5, expires_at = now() + $6::integer * interval '1 millisecond'
+  where id = $4
+)
+select id from renewed`;
+
+/** Completes many jobs at once ($1: JSON array of {id, token, result}); returns the ids that were still held. */
+export const jobCompleteMany = `
+update baton.jobs j
+set state = 'completed', result = done.result, finished_at = now(), updated_at = now(),
+    lease_token = null, lease_expires_at = null
+from jsonb_to_recordset($1::jsonb) as done(id uuid, token uuid, result jsonb)
+where j.id = done.id and j.lease_token = done.token and j.state = 'running'
+returning j.id`;
+
+/** Locks a held job for a transactional completion; no row means the lease is gone. */
+export const jobLockHeld = `
+select id from baton.jobs where id = $1 and lease_token = $2 and state = 'running' for update`;
+
+/** Records a running job's progress; fenced like every outcome. */
+export const jobProgress = `
+update baton.jobs set progress = $3::jsonb, updated_at = now()
+where id = $1 and lease_token = $2 and state = 'running'
+returning id`;
+
+/**
+ * Writes a failed attempt and the job's next state in one statement (G4): back to pending after
+ * $4 ms of backoff, or failed with a dead letter when $3 (terminal code) is set or the attempts
+ * are spent. $5 code, $6 message, $7 stack, $8 attempt outcome ('failed' or 'timed_out').
+ */
+export const jobFail = `
+with failed as (
+  update baton.jobs j
+  set state = case when $3::boolean or j.attempts >= j.max_attempts then 'failed' else 'pending' end,
+      run_at = case when $3::boolean or j.attempts >= j.max_attempts then j.run_at
+                    else now() + $4::double precision * interval '1 millisecond' end,
+      finished_at = case when $3::boolean or j.attempts >= j.max_attempts then now() end,
+      error_code = $5, error_message = $6, lease_token = null, lease_expires_at = null, updated_at = now()
+  where j.id = $1 and j.lease_token = $2 and j.state = 'running'
+  returning j.id, j.kind, j.state, j.run_at, j.attempts, j.worker_id, j.trace_id, j.group_key, j.last_attempt_at
+), attempt as (
+  insert into baton.job_attempts (job_id, attempt, worker_id, lease_token, started_at, outcome, error_code, error_message, error_stack)
+  select id, attempts, worker_id, $2, last_attempt_at, $8, $5, $6, $7 from failed
+), dead_letter as (
+  insert into baton.dead_letters (job_id, kind, reason, error_code, error_message, group_key, trace_id, attempts)
+  select id, kind, case when $3::boolean then 'non_retryable' else 'max_attempts_exceeded' end,
+         $5, $6, group_key, trace_id, attempts
+  from failed where state = 'failed'
+  on conflict (job_id) do update
+  set reason = excluded.reason, error_code = excluded.error_code, error_message = excluded.error_message,
+      attempts = excluded.attempts, created_at = now()
+)
+select id, state, run_at, ceil(greatest(0, extract(epoch from run_at - now()) * 1000))::integer as delay_ms
+from failed`;
+
+/**
+ * Hands running jobs back to pending without spending an attempt (graceful shutdown past its
+ * deadline). $1 ids, $2 tokens.
+ */
+export const jobHandBack = `
+with handed as (
+  update baton.jobs j
+  set state = 'pending', attempts = greatest(j.attempts - 1, 0), run_at = now(),
+      lease_token = null, lease_expires_at = null, updated_at = now()
+  from unnest($1::uuid[], $2::uuid[]) as held(id, token)
+  where j.id = held.id and j.lease_token = held.token and j.state = 'running'
+  returning j.id
+), wake as (
+  select pg_notify('baton_jobs', '0') from handed having count(*) > 0
+)
+select handed.id from handed left join wake on true`;
+
+/**
+ * The recovery sweep (G5): up to $1 jobs whose lease expired on database time go back to pending,
+ * or to failed with a dead letter when their attempts are spent. Each gets a `lease_expired`
+ * attempt record. `skip locked` lets several workers sweep at once.
+ */
+export const leaseRecoverExpired = `
+with expired as (
+  select id, lease_token, worker_id from baton.jobs
+  where state = 'running' and lease_expires_at < now()
+  order by lease_expires_at
+  limit $1
+  for update skip locked
+), recovered as (
+  update baton.jobs j
+  set state = case when j.attempts >= j.max_attempts then 'failed' else 'pending' end,
+      run_at = now(),
+      finished_at = case when j.attempts >= j.max_attempts then now() end,
+      error_code = 'EXECUTION_FAILED',
+      error_message = 'lease expired: worker ' || coalesce(expired.worker_id, '?') || ' stopped renewing it',
+      lease_token = null, lease_expires_at = null, updated_at = now()
+  from expired
+  where j.id = expired.id
+  returning j.id, j.kind, j.state, j.attempts, j.trace_id, j.group_key, j.last_attempt_at, j.error_message,
+            expired.lease_token as lost_token, expired.worker_id as lost_worker_id
+), attempt as (
+  insert into baton.job_attempts (job_id, attempt, worker_id, lease_token, started_at, outcome, error_code, error_message)
+  select id, attempts, lost_worker_id, lost_token, last_attempt_at, 'lease_expired', 'EXECUTION_FAILED', error_message
+  from recovered
+), dead_letter as (
+  insert into baton.dead_letters (job_id, kind, reason, error_code, error_message, group_key, trace_id, attempts)
+  select id, kind, 'max_attempts_exceeded', 'EXECUTION_FAILED', error_message, group_key, trace_id, attempts
+  from recovered where state = 'failed'
+  on conflict (job_id) do update
+  set reason = excluded.reason, error_code = excluded.error_code, error_message = excluded.error_message,
+      attempts = excluded.attempts, created_at = now()
+), wake as (
+  select pg_notify('baton_jobs', '0') from recovered where state = 'pending' having count(*) > 0
+)
+select recovered.id, recovered.kind, recovered.state, recovered.attempts, recovered.trace_id,
+       recovered.lost_worker_id
+from recovered left join wake on true`;

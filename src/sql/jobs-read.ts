@@ -1,0 +1,42 @@
+/** Read-only statements: one job with its history, and queue statistics. */
+
+export const jobGet = `select * from baton.jobs where id = $1`;
+
+export const jobAttemptsList = `
+select attempt, worker_id, started_at, finished_at, outcome, error_code, error_message, error_stack
+from baton.job_attempts where job_id = $1 order by id`;
+
+export const deadLetterGet = `select * from baton.dead_letters where job_id = $1`;
+
+/**
+ * Counts per kind and state. It reads every job, finished ones too, so its cost grows with
+ * history until retention prunes it; it is for operators, never on the claim path.
+ */
+export const queueStats = `
+with by_state as (
+  select kind,
+         count(*) filter (where state = 'pending')::integer as pending,
+         count(*) filter (where state = 'pending' and run_at <= now())::integer as due,
+         count(*) filter (where state = 'running')::integer as running,
+         count(*) filter (where state = 'completed')::integer as completed,
+         count(*) filter (where state = 'failed')::integer as failed,
+         count(*) filter (where state = 'cancelled')::integer as cancelled
+  from baton.jobs group by kind
+), dead as (
+  select kind, count(*)::integer as dead_lettered from baton.dead_letters group by kind
+), served as (
+  select unnest(kinds) as kind, count(*)::integer as live_workers
+  from baton.workers where expires_at > now() group by 1
+), kinds as (
+  select kind from by_state union select kind from dead union select kind from served
+)
+select kinds.kind,
+       coalesce(pending, 0) as pending, coalesce(due, 0) as due, coalesce(running, 0) as running,
+       coalesce(completed, 0) as completed, coalesce(failed, 0) as failed,
+       coalesce(cancelled, 0) as cancelled, coalesce(dead_lettered, 0) as dead_lettered,
+       coalesce(live_workers, 0) as live_workers
+from kinds
+left join by_state using (kind) left join dead using (kind) left join served using (kind)
+order by kinds.kind`;
+
+export const liveWorkerCount = `select count(*)::integer as n from baton.workers where expires_at > now()`;

@@ -1,0 +1,107 @@
+/**
+ * Baton's public types.
+ *
+ * Glossary (these words, and only these, are used in code, SQL, logs and docs):
+ * - **job**: one unit of work, a row in `baton.jobs`, with a kind and a JSON payload.
+ * - **kind**: a named type of job with a payload schema, a handler and defaults (`email.send`).
+ * - **worker**: a process (or part of one) that claims jobs of the kinds it has handlers for and runs them.
+ * - **lease**: a worker's time-limited right to run a job, named by a fresh lease token at each claim.
+ *   Every outcome a worker writes is fenced by the token; a lease that expired belongs to no one.
+ * - **attempt**: one run of a job under one lease. `attempts` counts them; `maxAttempts` caps them.
+ * - **dead letter**: the record of a job that failed for good, with its reason.
+ * - **group**: a free grouping key (an episode, a book, a tenant) used for filtering and per-group limits.
+ * - **audit entry**: one operator action, with its actor.
+ */
+
+export type JobState = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+export const JOB_STATES: readonly JobState[] = ['pending', 'running', 'completed', 'failed', 'cancelled'];
+
+export type DeadReason = 'non_retryable' | 'max_attempts_exceeded';
+
+export interface Job<Payload = unknown, Result = unknown> {
+  id: string;
+  kind: string;
+  payload: Payload;
+  result: Result | null;
+  state: JobState;
+  priority: number;
+  runAt: Date;
+  attempts: number;
+  maxAttempts: number;
+  lastAttemptAt: Date | null;
+  leaseToken: string | null;
+  leaseExpiresAt: Date | null;
+  workerId: string | null;
+  traceId: string | null;
+  idempotencyKey: string | null;
+  group: string | null;
+  progress: unknown;
+  errorCode: string | null;
+  errorMessage: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+}
+
+export type AttemptOutcome = 'completed' | 'running' | 'failed' | 'timed_out' | 'lease_expired' | 'aborted';
+
+export interface Attempt {
+  attempt: number;
+  workerId: string | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  outcome: AttemptOutcome;
+  errorCode: string | null;
+  errorMessage: string | null;
+  errorStack: string | null;
+}
+
+export interface DeadLetter {
+  jobId: string;
+  kind: string;
+  reason: DeadReason;
+  errorCode: string | null;
+  errorMessage: string | null;
+  group: string | null;
+  traceId: string | null;
+  attempts: number;
+  createdAt: Date;
+}
+
+export interface JobDetail<Payload = unknown, Result = unknown> extends Job<Payload, Result> {
+  /** Every attempt, oldest first: failed ones from the history, the last from the job row itself. */
+  attemptHistory: Attempt[];
+  deadLetter: DeadLetter | null;
+}
+
+export interface KindStats {
+  kind: string;
+  pending: number;
+  /** Pending jobs whose run time has come. */
+  due: number;
+  running: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  deadLettered: number;
+  /** Live workers that have a handler for this kind. */
+  liveWorkers: number;
+}
+
+export interface QueueStats {
+  kinds: KindStats[];
+  /** Kinds with pending jobs and no live worker to run them: these wait forever unless one starts. */
+  kindsWithoutWorker: string[];
+  liveWorkers: number;
+}
+
+export interface WorkerInfo {
+  id: string;
+  host: string;
+  pid: number;
+  kinds: string[];
+  concurrency: number;
+  running: number;
+  startedAt: Date;
+  lastHeartbeatAt: Date;
+}

@@ -1,0 +1,272 @@
+import { performance } from 'node:perf_hooks';
+import { retryDelayMs } from '../core/backoff.js';
+import type { BackoffPolicy, JobContext, KindDefinition } from '../core/kinds.js';
+import type { Database, Queryable } from '../db/database.js';
+import { isTerminalCode, JobError, LeaseLostError } from '../errors.js';
+import { jobCompleteMany, jobFail, jobLockHeld, jobProgress } from '../sql/jobs-lease.js';
+import type { Job } from '../types.js';
+import type { CompletionWriter } from './completions.js';
+import type { Logger } from './logger.js';
+
+/** Why a running job's signal was aborted. */
+export type AbortReason = 'timeout' | 'lease_lost' | 'cancelled' | 'shutdown';
+
+/** A job this worker runs, from claim until its outcome is written. */
+export interface Execution {
+  job: Job;
+  definition: KindDefinition;
+  controller: AbortController;
+  /** Rejects when the signal aborts, so the slot is freed even if the handler ignores the signal. */
+  aborted: Promise<never>;
+  abortReason?: AbortReason;
+  /** `running` while the handler runs; `finishing` while its outcome is written. */
+  phase: 'running' | 'finishing';
+  /** performance.now() of the claim; durations are measured from here. */
+  startedAt: number;
+  /** performance.now() when the last successful lease renewal (or the claim) was sent. */
+  renewedAt: number;
+  completedInTransaction: boolean;
+  log: Logger;
+}
+
+export interface ExecutionDeps {
+  db: Database;
+  handlerDb(): Database;
+  completions: CompletionWriter;
+  defaultBackoff: BackoffPolicy;
+  leaseMs: number;
+  /** Called with the delay after a retry was scheduled, so the worker can wake up when it is due. */
+  onRetryScheduled(delayMs: number): void;
+  /** Hands the job back without spending an attempt (shutdown). */
+  handBack(execution: Execution): Promise<void>;
+}
+
+export function startExecution(
+  job: Job,
+  definition: KindDefinition,
+  parentLog: Logger,
+  claimSentAt: number,
+): Execution {
+  const controller = new AbortController();
+  const aborted = new Promise<never>((_, reject) => {
+    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+  });
+  aborted.catch(() => {});
+  return {
+    job,
+    definition,
+    controller,
+    aborted,
+    phase: 'running',
+    startedAt: performance.now(),
+    renewedAt: claimSentAt,
+    completedInTransaction: false,
+    log: parentLog.child({
+      jobId: job.id,
+      kind: job.kind,
+      attempt: job.attempts,
+      traceId: job.traceId ?? undefined,
+    }),
+  };
+}
+
+export function abortExecution(execution: Execution, reason: AbortReason): void {
+  if (execution.controller.signal.aborted) return;
+  execution.abortReason = reason;
+  const error = new Error(`job ${execution.job.id} aborted: ${reason}`);
+  error.name = reason === 'timeout' ? 'TimeoutError' : 'AbortError';
+  execution.controller.abort(Object.assign(error, { reason }));
+}
+
+const elapsed = (execution: Execution) => Math.round(performance.now() - execution.startedAt);
+
+/**
+ * Runs the handler and writes exactly one outcome for the attempt (G4): completed, or the failure
+ * and the next state (retry or dead letter) in one statement. Every write is fenced by the lease.
+ */
+export async function runExecution(execution: Execution, deps: ExecutionDeps): Promise<void> {
+  const { job, definition, log } = execution;
+  let resultJson: string;
+  try {
+    const parsed = definition.payload.safeParse(job.payload);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new JobError('PAYLOAD_INVALID', `payload ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    }
+    const timer = setTimeout(() => abortExecution(execution, 'timeout'), definition.timeoutMs);
+    let result: unknown;
+    try {
+      const running = definition.handler!(parsed.data as never, createContext(execution, deps));
+      Promise.resolve(running).catch(() => {}); // a handler abandoned after an abort may still reject later
+      result = await Promise.race([running, execution.aborted]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (execution.completedInTransaction) {
+      log.info(
+        { event: 'job.completed', durationMs: elapsed(execution), transactional: true },
+        'job completed',
+      );
+      return;
+    }
+    try {
+      resultJson = JSON.stringify(result ?? null);
+    } catch (error) {
+      throw new JobError('EXECUTION_FAILED', `the handler's result is not JSON: ${(error as Error).message}`);
+    }
+  } catch (error) {
+    await settleFailure(execution, deps, error);
+    return;
+  }
+  execution.phase = 'finishing';
+  const held = await writeWithRetry(execution, deps, 'complete', () =>
+    deps.completions.complete(job.id, job.leaseToken!, resultJson),
+  );
+  if (held) log.info({ event: 'job.completed', durationMs: elapsed(execution) }, 'job completed');
+  else logLeaseLost(execution, 'complete');
+}
+
+async function settleFailure(execution: Execution, deps: ExecutionDeps, error: unknown): Promise<void> {
+  const { job, definition, log } = execution;
+  if (execution.completedInTransaction) {
+    log.warn(
+      { event: 'job.completed', durationMs: elapsed(execution), err: error },
+      'handler threw after its transactional completion committed; the job stays completed',
+    );
+    return;
+  }
+  switch (execution.abortReason) {
+    case 'shutdown':
+      if (execution.phase === 'running') await deps.handBack(execution);
+      return;
+    case 'cancelled':
+      log.info(
+        { event: 'job.cancelled', durationMs: elapsed(execution) },
+        'running job was cancelled; its handler was aborted',
+      );
+      return;
+    case 'lease_lost':
+      return; // logged when the loss was noticed; the job belongs to whoever holds it now
+  }
+  if (error instanceof LeaseLostError) {
+    logLeaseLost(execution, 'complete');
+    return;
+  }
+  const timedOut = execution.abortReason === 'timeout';
+  const code = error instanceof JobError ? error.code : 'EXECUTION_FAILED';
+  const terminal = isTerminalCode(code);
+  const message = timedOut
+    ? `handler did not finish within ${definition.timeoutMs} ms (timeoutMs)`
+    : error instanceof Error
+      ? error.message
+      : String(error);
+  const stack = error instanceof Error ? (error.stack ?? null) : null;
+  const delayMs = retryDelayMs(job.attempts, definition.backoff ?? deps.defaultBackoff);
+  execution.phase = 'finishing';
+  const { rows } = await writeWithRetry(execution, deps, 'fail', () =>
+    deps.db.query(jobFail, [
+      job.id,
+      job.leaseToken,
+      terminal,
+      delayMs,
+      code,
+      message.slice(0, 10_000),
+      stack?.slice(0, 20_000) ?? null,
+      timedOut ? 'timed_out' : 'failed',
+    ]),
+  );
+  const outcome = rows[0] as { state: string; delay_ms: number } | undefined;
+  const fields = { durationMs: elapsed(execution), errorCode: code, errorMessage: message };
+  if (!outcome) {
+    logLeaseLost(execution, 'fail');
+  } else if (outcome.state === 'failed') {
+    log.warn({ event: 'job.failed', ...fields }, 'job failed for good');
+    log.warn(
+      {
+        event: 'job.dead_lettered',
+        reason: terminal ? 'non_retryable' : 'max_attempts_exceeded',
+        errorCode: code,
+      },
+      'job dead-lettered',
+    );
+  } else {
+    log.info(
+      { event: 'job.retry_scheduled', ...fields, delayMs: outcome.delay_ms },
+      'attempt failed; retry scheduled',
+    );
+    deps.onRetryScheduled(outcome.delay_ms);
+  }
+}
+
+/**
+ * Retries an outcome write through a database outage (restart, cut connection) for as long as the
+ * lease may still be ours; after that the job belongs to the recovery sweep and the write is dropped.
+ */
+async function writeWithRetry<T>(
+  execution: Execution,
+  deps: ExecutionDeps,
+  write: string,
+  attempt: () => Promise<T>,
+): Promise<T> {
+  let delayMs = 100;
+  for (let tries = 1; ; tries++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (performance.now() - execution.renewedAt + delayMs > deps.leaseMs) throw error;
+      if (tries === 1)
+        execution.log.warn(
+          { event: 'job.outcome_write_retry', write, err: error },
+          `could not write the ${write}; retrying`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      delayMs = Math.min(delayMs * 2, 2000);
+    }
+  }
+}
+
+export function logLeaseLost(execution: Execution, write: string): void {
+  execution.log.warn(
+    { event: 'job.lease_lost', write, durationMs: elapsed(execution) },
+    `lease lost: the ${write} was not written`,
+  );
+}
+
+function createContext(execution: Execution, deps: ExecutionDeps): JobContext<unknown, unknown> {
+  const { job } = execution;
+  return {
+    job: job as Job<unknown, never>,
+    signal: execution.controller.signal,
+    log: execution.log,
+    async progress(value: unknown) {
+      const { rows } = await deps.db.query(jobProgress, [
+        job.id,
+        job.leaseToken,
+        JSON.stringify(value ?? null),
+      ]);
+      return rows.length > 0;
+    },
+    async completeInTransaction(work: (tx: Queryable) => Promise<unknown>) {
+      if (execution.controller.signal.aborted) throw new LeaseLostError(job.id);
+      // While the transaction runs the heartbeat must not read the cleared token as a lost lease.
+      execution.phase = 'finishing';
+      const result = await deps
+        .handlerDb()
+        .transaction(async (tx) => {
+          const { rows } = await tx.query(jobLockHeld, [job.id, job.leaseToken]);
+          if (rows.length === 0) throw new LeaseLostError(job.id);
+          const value = await work(tx);
+          const completed = `[{"id":${JSON.stringify(job.id)},"token":${JSON.stringify(job.leaseToken)},"result":${JSON.stringify(value ?? null)}}]`;
+          const done = await tx.query(jobCompleteMany, [completed]);
+          if (done.rows.length === 0) throw new LeaseLostError(job.id);
+          return value;
+        })
+        .catch((error) => {
+          execution.phase = 'running';
+          throw error;
+        });
+      execution.completedInTransaction = true;
+      return result;
+    },
+  };
+}

@@ -1,0 +1,534 @@
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { Baton } from '../core/baton.js';
+import type { AnyKindDefinition } from '../core/kinds.js';
+import { jobFromRow } from '../core/rows.js';
+import type { Database, Subscription } from '../db/database.js';
+import { latestMigrationVersion, schemaVersion } from '../db/migrate.js';
+import { BatonError } from '../errors.js';
+import {
+  jobClaim,
+  jobClaimLimited,
+  jobHandBack,
+  kindLock,
+  leaseRecoverExpired,
+  leaseRenew,
+} from '../sql/jobs-lease.js';
+import { kindLimitsPublish, workerDeregister, workerForgetGone, workerRegister } from '../sql/workers.js';
+import { CompletionWriter } from './completions.js';
+import {
+  abortExecution,
+  type Execution,
+  type ExecutionDeps,
+  logLeaseLost,
+  runExecution,
+  startExecution,
+} from './execution.js';
+import { createWorkerLogger, type Logger } from './logger.js';
+import { resolveWorkerSettings, type WorkerSettings } from './options.js';
+
+export interface WorkerOptions extends Partial<WorkerSettings> {
+  /** The kinds this worker runs; each needs a handler. A worker claims only these kinds. */
+  kinds: readonly AnyKindDefinition[];
+  /** Use this pino logger instead of creating one. */
+  logger?: Logger;
+}
+
+interface KindLimits {
+  kind: string;
+  concurrency: number | null;
+  rate_limit: number | null;
+  rate_window_ms: number | null;
+  group_concurrency: number | null;
+}
+
+export interface WorkerInspection {
+  id: string;
+  state: Worker['state'];
+  concurrency: number;
+  kinds: string[];
+  listening: boolean;
+  running: { jobId: string; kind: string; attempt: number; runningMs: number }[];
+  counts: { claimed: number; completed: number; failed: number; leaseLost: number };
+}
+
+/**
+ * The worker runtime (SPEC §5): claims jobs in batches sized to its free slots, wakes on
+ * LISTEN/NOTIFY with polling as a fallback, renews all its leases in one statement per heartbeat,
+ * sweeps expired leases, and stops gracefully.
+ */
+export class Worker {
+  readonly settings: WorkerSettings;
+  readonly log: Logger;
+  state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
+
+  private readonly kinds = new Map<string, AnyKindDefinition>();
+  private readonly limits: KindLimits[] = [];
+  private readonly unlimitedKinds: string[] = [];
+  private readonly running = new Map<string, Execution>();
+  private readonly completions: CompletionWriter;
+  private readonly deps: ExecutionDeps;
+  private subscription?: Subscription;
+  private listening = false;
+  private timers: NodeJS.Timeout[] = [];
+  private wakeTimer?: { at: number; timer: NodeJS.Timeout };
+  private claiming = false;
+  private claimAgain = false;
+  /** Bumped by every reason to look for jobs; a claim that comes back short clears `mayHaveMore` only if none arrived meanwhile. */
+  private wakeups = 0;
+  private mayHaveMore = true;
+  private limitedTurn = 0;
+  private drained?: () => void;
+  private stopping?: Promise<void>;
+  private forceStop?: () => void;
+  private signalHandlers: [NodeJS.Signals, () => void][] = [];
+  private counts = { claimed: 0, completed: 0, failed: 0, leaseLost: 0 };
+
+  constructor(
+    private readonly baton: Baton,
+    options: WorkerOptions,
+    handlerDb: () => Database,
+  ) {
+    const { kinds, logger, ...given } = options;
+    this.settings = resolveWorkerSettings(given);
+    this.log = logger ?? createWorkerLogger(this.settings.id, this.settings.logLevel);
+    if (!Array.isArray(kinds) || kinds.length === 0) {
+      throw new BatonError('CONFIG_INVALID', 'a worker needs at least one kind (option kinds)');
+    }
+    for (const definition of kinds) {
+      if (typeof definition.handler !== 'function') {
+        throw new BatonError(
+          'CONFIG_INVALID',
+          `kind ${definition.kind} has no handler; a worker can only run kinds with handlers`,
+        );
+      }
+      if (this.kinds.has(definition.kind))
+        throw new BatonError('CONFIG_INVALID', `kind ${definition.kind} is given twice`);
+      this.kinds.set(definition.kind, definition);
+      const rate = this.settings.kindRateLimit[definition.kind] ?? definition.rateLimit;
+      const limits: KindLimits = {
+        kind: definition.kind,
+        concurrency: this.settings.kindConcurrency[definition.kind] ?? definition.concurrency ?? null,
+        rate_limit: rate?.max ?? null,
+        rate_window_ms: rate?.windowMs ?? null,
+        group_concurrency:
+          this.settings.groupConcurrency[definition.kind] ?? definition.groupConcurrency ?? null,
+      };
+      this.limits.push(limits);
+      if (limits.concurrency === null && limits.rate_limit === null && limits.group_concurrency === null) {
+        this.unlimitedKinds.push(definition.kind);
+      }
+    }
+    for (const map of ['kindConcurrency', 'kindRateLimit', 'groupConcurrency'] as const) {
+      for (const kind of Object.keys(this.settings[map])) {
+        if (!this.kinds.has(kind))
+          throw new BatonError(
+            'CONFIG_INVALID',
+            `setting ${map} names kind ${kind}, which this worker does not run`,
+          );
+      }
+    }
+    this.completions = new CompletionWriter(baton.db);
+    this.deps = {
+      db: baton.db,
+      handlerDb,
+      completions: this.completions,
+      defaultBackoff: { baseMs: this.settings.backoffBaseMs, maxMs: this.settings.backoffMaxMs },
+      leaseMs: this.settings.leaseMs,
+      onRetryScheduled: (delayMs) => this.wakeIn(delayMs),
+      handBack: (execution) => this.handBack([execution]),
+    };
+  }
+
+  get id(): string {
+    return this.settings.id;
+  }
+
+  /** Registers the worker, starts listening, heartbeating and sweeping, and begins claiming. */
+  async start(): Promise<void> {
+    if (this.state !== 'idle')
+      throw new BatonError('CONFIG_INVALID', `worker ${this.id} was already started`);
+    this.state = 'starting';
+    const version = await schemaVersion(this.baton.db);
+    if (version < latestMigrationVersion()) {
+      this.state = 'stopped';
+      throw new BatonError(
+        'SCHEMA_OUTDATED',
+        `database schema is at version ${version}, Baton needs ${latestMigrationVersion()}: run \`baton migrate\``,
+      );
+    }
+    const db = this.baton.db;
+    await db.query(workerRegister, [
+      this.id,
+      hostname(),
+      process.pid,
+      [...this.kinds.keys()],
+      this.settings.concurrency,
+      this.liveForMs(),
+    ]);
+    const changed = await db.query(kindLimitsPublish, [JSON.stringify(this.limits)]);
+    for (const row of changed.rows)
+      this.log.warn(
+        { event: 'kind.limits_changed', kind: row.kind },
+        'this worker changed the fleet-wide limits of a kind',
+      );
+    this.subscription = await db.listen(['baton_jobs', 'baton_cancel'], {
+      onNotification: (channel, payload) => this.onNotification(channel, payload),
+      onConnected: () => {
+        if (this.listening) return;
+        this.listening = true;
+        this.log.info({ event: 'listener.connected' }, 'listening for new jobs');
+        this.wake(); // jobs enqueued while we were not listening
+      },
+      onLost: (error) => {
+        this.listening = false;
+        this.log.warn(
+          { event: 'listener.lost', err: error.message },
+          'LISTEN connection lost; polling until it is back',
+        );
+      },
+    });
+    this.every(this.settings.pollIntervalMs, () => this.wake());
+    this.every(this.settings.heartbeatMs, () => this.heartbeat());
+    this.every(this.settings.recoveryIntervalMs, () => this.recover());
+    this.installSignalHandlers();
+    this.state = 'running';
+    this.log.info(
+      {
+        event: 'worker.started',
+        kinds: [...this.kinds.keys()],
+        concurrency: this.settings.concurrency,
+        leaseMs: this.settings.leaseMs,
+      },
+      'worker started',
+    );
+    void this.recover();
+    this.wake();
+  }
+
+  /**
+   * Stops gracefully: no new claims; running jobs may finish until `shutdownTimeoutMs`, then their
+   * signals abort (reason `shutdown`) and their jobs go back to pending without spending an attempt.
+   */
+  stop(): Promise<void> {
+    if (this.state === 'idle') {
+      this.state = 'stopped';
+      return Promise.resolve();
+    }
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  inspect(): WorkerInspection {
+    const now = performance.now();
+    return {
+      id: this.id,
+      state: this.state,
+      concurrency: this.settings.concurrency,
+      kinds: [...this.kinds.keys()],
+      listening: this.listening,
+      running: [...this.running.values()].map((execution) => ({
+        jobId: execution.job.id,
+        kind: execution.job.kind,
+        attempt: execution.job.attempts,
+        runningMs: Math.round(now - execution.startedAt),
+      })),
+      counts: { ...this.counts },
+    };
+  }
+
+  private async shutdown(): Promise<void> {
+    this.state = 'stopping';
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+    if (this.wakeTimer) clearTimeout(this.wakeTimer.timer);
+    this.log.info({ event: 'worker.stopping', running: this.running.size }, 'worker stopping');
+    this.timers.push(setInterval(() => this.heartbeat(), this.settings.heartbeatMs)); // keep leases while draining
+    if (this.running.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.settings.shutdownTimeoutMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        this.forceStop = this.drained;
+      });
+    }
+    if (this.running.size > 0) {
+      const handing = [...this.running.values()];
+      for (const execution of handing) abortExecution(execution, 'shutdown');
+      await this.handBack(handing.filter((execution) => execution.phase === 'running'));
+    }
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+    await this.subscription?.close().catch(() => {});
+    await this.baton.db.query(workerDeregister, [this.id]).catch((error) => {
+      this.log.warn(
+        { event: 'worker.deregister_failed', err: error.message },
+        'could not remove the registry row',
+      );
+    });
+    this.removeSignalHandlers();
+    this.state = 'stopped';
+    this.log.info({ event: 'worker.stopped', ...this.counts }, 'worker stopped');
+  }
+
+  private every(ms: number, tick: () => unknown): void {
+    const timer = setInterval(tick, ms);
+    this.timers.push(timer);
+  }
+
+  private liveForMs(): number {
+    return this.settings.heartbeatMs * 3;
+  }
+
+  private onNotification(channel: string, payload: string): void {
+    if (channel === 'baton_cancel') {
+      const execution = this.running.get(payload);
+      if (execution) abortExecution(execution, 'cancelled');
+      return;
+    }
+    const delayMs = Number(payload);
+    this.wakeIn(Number.isFinite(delayMs) ? delayMs : 0);
+  }
+
+  /** Look for jobs in `delayMs` (0 = now); keeps only the earliest pending wake-up. */
+  private wakeIn(delayMs: number): void {
+    if (delayMs <= 0) {
+      this.wake();
+      return;
+    }
+    const at = performance.now() + delayMs;
+    if (this.wakeTimer && this.wakeTimer.at <= at) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer.timer);
+    this.wakeTimer = {
+      at,
+      timer: setTimeout(() => {
+        this.wakeTimer = undefined;
+        this.wake();
+      }, delayMs + 5),
+    };
+  }
+
+  private wake(): void {
+    this.wakeups++;
+    this.mayHaveMore = true;
+    this.claimSoon();
+  }
+
+  private claimSoon(): void {
+    if (this.state !== 'running') return;
+    if (this.claiming) {
+      this.claimAgain = true;
+      return;
+    }
+    void this.claimLoop();
+  }
+
+  /** Claims while there are free slots and jobs may be waiting; one claim in flight at a time. */
+  private async claimLoop(): Promise<void> {
+    this.claiming = true;
+    try {
+      do {
+        this.claimAgain = false;
+        const free = this.settings.concurrency - this.running.size;
+        if (free <= 0 || !this.mayHaveMore || this.state !== 'running') break;
+        const wakeupsBefore = this.wakeups;
+        const sentAt = performance.now();
+        const claimed = await this.claim(free);
+        for (const row of claimed) this.execute(row, sentAt);
+        if (claimed.length < free && this.wakeups === wakeupsBefore) this.mayHaveMore = false;
+        else this.claimAgain = true;
+      } while (this.claimAgain);
+    } catch (error) {
+      this.log.warn(
+        { event: 'claim.failed', err: (error as Error).message },
+        'claim failed; retrying at the next poll',
+      );
+    } finally {
+      this.claiming = false;
+    }
+  }
+
+  private async claim(slots: number): Promise<Record<string, unknown>[]> {
+    const db = this.baton.db;
+    const { leaseMs } = this.settings;
+    const claimed: Record<string, unknown>[] = [];
+    if (this.unlimitedKinds.length > 0) {
+      const { rows } = await db.query(jobClaim, [this.unlimitedKinds, slots, leaseMs, this.id]);
+      claimed.push(...rows);
+    }
+    const limited = this.limits.filter((limits) => !this.unlimitedKinds.includes(limits.kind));
+    for (let index = 0; index < limited.length && claimed.length < slots; index++) {
+      // Rotate the starting kind so that one busy limited kind cannot starve the others.
+      const { kind } = limited[(this.limitedTurn + index) % limited.length]!;
+      const rows = await db.transaction(async (tx) => {
+        const {
+          rows: [limits],
+        } = await tx.query(kindLock, [kind]);
+        if (!limits) return [];
+        const result = await tx.query(jobClaimLimited, [
+          kind,
+          slots - claimed.length,
+          leaseMs,
+          this.id,
+          limits.concurrency,
+          limits.rate_limit,
+          limits.rate_window_ms,
+          limits.group_concurrency,
+        ]);
+        return result.rows;
+      });
+      claimed.push(...rows);
+    }
+    this.limitedTurn++;
+    return claimed;
+  }
+
+  private execute(row: Record<string, unknown>, claimSentAt: number): void {
+    const job = jobFromRow(row);
+    const definition = this.kinds.get(job.kind)!;
+    const execution = startExecution(job, definition, this.log, claimSentAt);
+    this.running.set(job.id, execution);
+    this.counts.claimed++;
+    execution.log.info({ event: 'job.claimed', workerId: this.id }, 'job claimed');
+    runExecution(execution, this.deps)
+      .then(() => {
+        if (execution.abortReason === undefined) this.counts.completed++;
+      })
+      .catch((error) => {
+        this.counts.failed++;
+        execution.log.error(
+          { event: 'job.outcome_unwritten', err: error },
+          'could not write the outcome; the lease will expire and the job will be recovered',
+        );
+      })
+      .finally(() => {
+        this.running.delete(job.id);
+        if (this.running.size === 0) this.drained?.();
+        // A finished job of a limited kind frees fleet-wide capacity that a short claim may have left unused.
+        if (!this.unlimitedKinds.includes(job.kind)) this.wake();
+        else this.claimSoon();
+      });
+  }
+
+  /** Renews every lease in one statement; jobs missing from the answer lost their lease and are aborted. */
+  private async heartbeat(): Promise<void> {
+    const executions = [...this.running.values()];
+    const sentAt = performance.now();
+    try {
+      const { rows } = await this.baton.db.query(leaseRenew, [
+        executions.map((execution) => execution.job.id),
+        executions.map((execution) => execution.job.leaseToken),
+        this.settings.leaseMs,
+        this.id,
+        executions.length,
+        this.liveForMs(),
+      ]);
+      const held = new Set(rows.map((row: { id: string }) => row.id));
+      for (const execution of executions) {
+        if (held.has(execution.job.id)) execution.renewedAt = sentAt;
+        else if (execution.phase === 'running' && this.running.get(execution.job.id) === execution)
+          this.loseLease(execution);
+      }
+    } catch (error) {
+      this.log.warn(
+        { event: 'heartbeat.failed', err: (error as Error).message, running: executions.length },
+        'could not renew leases',
+      );
+    }
+    // A lease not renewed for a whole lease time may already be someone else's: stop working on it.
+    for (const execution of this.running.values()) {
+      if (execution.phase === 'running' && performance.now() - execution.renewedAt > this.settings.leaseMs)
+        this.loseLease(execution);
+    }
+  }
+
+  private loseLease(execution: Execution): void {
+    if (execution.controller.signal.aborted) return;
+    this.counts.leaseLost++;
+    logLeaseLost(execution, 'heartbeat');
+    abortExecution(execution, 'lease_lost');
+  }
+
+  private async recover(): Promise<void> {
+    try {
+      for (;;) {
+        const { rows } = await this.baton.db.query(leaseRecoverExpired, [this.settings.recoveryBatchSize]);
+        for (const row of rows) {
+          const fields = {
+            jobId: row.id,
+            kind: row.kind,
+            attempt: row.attempts,
+            traceId: row.trace_id ?? undefined,
+            lostWorkerId: row.lost_worker_id,
+          };
+          if (row.state === 'failed') {
+            this.log.warn(
+              {
+                event: 'job.dead_lettered',
+                ...fields,
+                reason: 'max_attempts_exceeded',
+                errorCode: 'EXECUTION_FAILED',
+              },
+              'lease expired on the last attempt',
+            );
+          } else {
+            this.log.warn({ event: 'recovery.requeued', ...fields }, 'lease expired; job requeued');
+          }
+        }
+        if (rows.length < this.settings.recoveryBatchSize) break;
+      }
+      await this.baton.db.query(workerForgetGone);
+    } catch (error) {
+      this.log.warn(
+        { event: 'recovery.failed', err: (error as Error).message },
+        'recovery sweep failed; retrying at the next interval',
+      );
+    }
+  }
+
+  private async handBack(executions: Execution[]): Promise<void> {
+    if (executions.length === 0) return;
+    try {
+      const { rows } = await this.baton.db.query(jobHandBack, [
+        executions.map((execution) => execution.job.id),
+        executions.map((execution) => execution.job.leaseToken),
+      ]);
+      const handed = new Set(rows.map((row: { id: string }) => row.id));
+      for (const execution of executions) {
+        execution.phase = 'finishing';
+        if (handed.has(execution.job.id))
+          execution.log.info({ event: 'job.handed_back' }, 'job handed back to pending on shutdown');
+      }
+    } catch (error) {
+      this.log.error(
+        { event: 'job.hand_back_failed', err: (error as Error).message },
+        'could not hand jobs back; their leases will expire and recovery will requeue them',
+      );
+    }
+  }
+
+  private installSignalHandlers(): void {
+    for (const signal of this.settings.shutdownSignals) {
+      const handler = () => {
+        if (this.stopping) {
+          this.log.warn({ event: 'worker.stop_forced', signal }, 'second signal: aborting running jobs now');
+          this.forceStop?.();
+          return;
+        }
+        this.log.info({ event: 'worker.signal', signal }, 'stopping on signal');
+        void this.stop().then(async () => {
+          if (process.listenerCount(signal) === 0) {
+            await this.baton.close().catch(() => {});
+            process.exit(0);
+          }
+        });
+      };
+      process.on(signal, handler);
+      this.signalHandlers.push([signal, handler]);
+    }
+  }
+
+  private removeSignalHandlers(): void {
+    for (const [signal, handler] of this.signalHandlers.splice(0)) process.off(signal, handler);
+  }
+}
