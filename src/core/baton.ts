@@ -60,7 +60,8 @@ export class Baton {
    * @example await baton.enqueue(sendEmail, { to: 'a@example.com' }, { delayMs: 60_000, client: tx });
    */
   async enqueue<Payload>(
-    kind: KindDefinition<Payload, unknown> | string,
+    // biome-ignore lint/suspicious/noExplicitAny: any result type
+    kind: KindDefinition<Payload, any> | string,
     payload: NoInfer<Payload>,
     options: EnqueueOptions = {},
   ): Promise<EnqueuedJob> {
@@ -72,7 +73,8 @@ export class Baton {
 
   /** Enqueues many jobs of one kind in one statement (one round trip, one NOTIFY); results keep input order. */
   async enqueueMany<Payload>(
-    kind: KindDefinition<Payload, unknown> | string,
+    // biome-ignore lint/suspicious/noExplicitAny: any result type
+    kind: KindDefinition<Payload, any> | string,
     items: readonly EnqueueManyItem<NoInfer<Payload>>[],
     options: { client?: Queryable } = {},
   ): Promise<EnqueuedJob[]> {

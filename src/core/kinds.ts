@@ -4,7 +4,7 @@ import { BatonError } from '../errors.js';
 import type { Job } from '../types.js';
 
 /** What a handler gets besides its payload. */
-export interface JobContext<Payload = unknown, Result = unknown> {
+export interface JobContext<Payload = unknown> {
   /** The claimed job (its lease token included). */
   job: Job<Payload, never>;
   /** Aborted when the handler must stop: timeout, lost lease, cancel, or shutdown past its deadline. `signal.reason` says which. */
@@ -18,7 +18,7 @@ export interface JobContext<Payload = unknown, Result = unknown> {
    * lease first, `work` does its own writes on `tx`, and its return value becomes the job's result.
    * If the lease is gone nothing commits and a `LeaseLostError` is thrown.
    */
-  completeInTransaction(work: (tx: Queryable) => Promise<Result>): Promise<Result>;
+  completeInTransaction<Result>(work: (tx: Queryable) => Promise<Result>): Promise<Result>;
 }
 
 export interface JobLogger {
@@ -47,7 +47,7 @@ export interface KindOptions<Payload, Result> {
   /** Validates the payload at enqueue (nothing is written when it fails) and again before the handler runs. */
   payload: z.ZodType<Payload>;
   /** The handler; a kind without one can still be enqueued (by a producer that does not run it). */
-  handler?: (payload: Payload, context: JobContext<Payload, Result>) => Promise<Result>;
+  handler?: (payload: Payload, context: JobContext<Payload>) => Promise<Result>;
   /** Attempts before a failing job is dead-lettered (`max_attempts_exceeded`). Default 5. */
   maxAttempts?: number;
   /** A run longer than this is aborted and counts as a retryable failure. Default 15 minutes. */

@@ -24,11 +24,17 @@ export interface ListenHandlers {
   onConnected(): void;
 }
 
+/** One connection inside an open transaction. */
+export interface Transaction extends Queryable {
+  /** Runs a script of several statements without parameters (migrations). */
+  execScript(sql: string): Promise<void>;
+}
+
 /** Baton's own connection to a database: statements, transactions and LISTEN. */
 export interface Database extends Queryable {
   readonly engine: 'postgres' | 'pglite';
   /** Runs `fn` in a transaction on one connection; commits when it resolves, rolls back when it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Listens on channels, re-establishing the connection when it is lost. */
   listen(channels: string[], handlers: ListenHandlers): Promise<Subscription>;
   close(): Promise<void>;

@@ -29,7 +29,7 @@ export async function migrate(db: Database): Promise<MigrateResult> {
     const applied: number[] = [];
     for (const migration of migrations) {
       if (done.has(migration.version)) continue;
-      await tx.query(migration.sql);
+      await tx.execScript(migration.sql);
       await tx.query('insert into baton.migrations (version, name) values ($1, $2)', [
         migration.version,
         migration.name,

@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
-import type { Database, ListenHandlers, Queryable, Subscription } from './database.js';
+import type { Database, ListenHandlers, Subscription } from './database.js';
 
 /**
  * The embedded database: PostgreSQL compiled to WebAssembly, kept in a local folder (or in
@@ -12,7 +12,15 @@ export async function openPglite(dataDir?: string): Promise<Database> {
   return {
     engine: 'pglite',
     query: (text, params) => pg.query(text, params),
-    transaction: (fn) => pg.transaction((tx) => fn(tx as Queryable)),
+    transaction: (fn) =>
+      pg.transaction((tx) =>
+        fn({
+          query: (text, params) => tx.query(text, params),
+          execScript: async (sql) => {
+            await tx.exec(sql);
+          },
+        }),
+      ),
     async listen(channels: string[], handlers: ListenHandlers): Promise<Subscription> {
       const unsubscribers = await Promise.all(
         channels.map((channel) => pg.listen(channel, (payload) => handlers.onNotification(channel, payload))),

@@ -28,7 +28,13 @@ export function openPostgres(options: PostgresOptions): Database {
       let broken: Error | undefined;
       try {
         await client.query('begin');
-        const result = await fn(client);
+        const result = await fn(
+          Object.assign(client, {
+            execScript: async (sql: string) => {
+              await client.query(sql);
+            },
+          }),
+        );
         await client.query('commit');
         return result;
       } catch (error) {

@@ -232,7 +232,7 @@ export function logLeaseLost(execution: Execution, write: string): void {
   );
 }
 
-function createContext(execution: Execution, deps: ExecutionDeps): JobContext<unknown, unknown> {
+function createContext(execution: Execution, deps: ExecutionDeps): JobContext<unknown> {
   const { job } = execution;
   return {
     job: job as Job<unknown, never>,
@@ -246,7 +246,7 @@ function createContext(execution: Execution, deps: ExecutionDeps): JobContext<un
       ]);
       return rows.length > 0;
     },
-    async completeInTransaction(work: (tx: Queryable) => Promise<unknown>) {
+    async completeInTransaction<Result>(work: (tx: Queryable) => Promise<Result>): Promise<Result> {
       if (execution.controller.signal.aborted) throw new LeaseLostError(job.id);
       // While the transaction runs the heartbeat must not read the cleared token as a lost lease.
       execution.phase = 'finishing';
