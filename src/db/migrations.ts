@@ -42,11 +42,8 @@ create table baton.jobs (
   constraint jobs_lease_matches_state check ((state = 'running') = (lease_token is not null))
 );
 
--- Claiming walks this index in claim order and never touches finished jobs, so its cost does
--- not grow with history (SPEC §9). Kind is filtered while walking: a worker usually serves
--- most kinds that are pending.
-create index jobs_pending_claim_order on baton.jobs (priority desc, run_at, id) where state = 'pending';
--- Per-kind claim for limited kinds and for workers that serve a few kinds of many.
+-- Claiming walks this index in claim order, one kind at a time (see jobClaim), and never touches
+-- finished jobs, so its cost does not grow with history (SPEC §9).
 create index jobs_pending_kind on baton.jobs (kind, priority desc, run_at, id) where state = 'pending';
 -- The recovery sweep and the fleet-wide limits look only at running jobs.
 create index jobs_running_lease on baton.jobs (lease_expires_at) where state = 'running';

@@ -12,14 +12,25 @@ const claimedColumns = `j.id, j.kind, j.payload, j.priority, j.run_at, j.attempt
  * Claims up to $2 due jobs of the kinds $1 (kinds without fleet-wide limits) in one atomic statement:
  * `skip locked` lets concurrent claimers pass each other, and the update gives each job a fresh
  * lease token and expiry on database time (G2, G6). $3: lease ms, $4: worker id.
+ *
+ * The lateral walk takes each kind's jobs in claim order straight from `jobs_pending_kind` and
+ * merges them. A plain `kind = any($1)` lets the planner, whenever its statistics are stale (a
+ * table just filled by a bulk enqueue), fetch every pending job of the kinds and sort them at each
+ * claim: a 50,000-job drain fell from ~5,000 to ~700 jobs/s that way.
  */
 export const jobClaim = `
 with next as (
-  select id from baton.jobs
-  where state = 'pending' and run_at <= now() and kind = any($1::text[])
-  order by priority desc, run_at, id
+  select candidate.id
+  from unnest($1::text[]) as served(kind)
+  cross join lateral (
+    select id, priority, run_at from baton.jobs
+    where state = 'pending' and kind = served.kind and run_at <= now()
+    order by priority desc, run_at, id
+    limit $2
+    for update skip locked
+  ) candidate
+  order by candidate.priority desc, candidate.run_at, candidate.id
   limit $2
-  for update skip locked
 )
 update baton.jobs j
 set state = 'running', attempts = j.attempts + 1, lease_token = gen_random_uuid(),

@@ -37,6 +37,11 @@ export interface ExecutionDeps {
   leaseMs: number;
   /** Called with the delay after a retry was scheduled, so the worker can wake up when it is due. */
   onRetryScheduled(delayMs: number): void;
+  /**
+   * The handler has settled (or will never run): its slot is free. The outcome write that follows
+   * still holds the lease until it is written.
+   */
+  onHandlerSettled(execution: Execution): void;
   /** Hands the job back without spending an attempt (shutdown). */
   handBack(execution: Execution): Promise<void>;
 }
@@ -103,6 +108,7 @@ export async function runExecution(execution: Execution, deps: ExecutionDeps): P
       clearTimeout(timer);
     }
     if (execution.completedInTransaction) {
+      deps.onHandlerSettled(execution);
       log.info(
         { event: 'job.completed', durationMs: elapsed(execution), transactional: true },
         'job completed',
@@ -115,9 +121,11 @@ export async function runExecution(execution: Execution, deps: ExecutionDeps): P
       throw new JobError('EXECUTION_FAILED', `the handler's result is not JSON: ${(error as Error).message}`);
     }
   } catch (error) {
+    deps.onHandlerSettled(execution);
     await settleFailure(execution, deps, error);
     return;
   }
+  deps.onHandlerSettled(execution);
   execution.phase = 'finishing';
   const held = await writeWithRetry(execution, deps, 'complete', () =>
     deps.completions.complete(job.id, job.leaseToken!, resultJson),

@@ -65,7 +65,10 @@ export class Worker {
   private readonly kinds = new Map<string, AnyKindDefinition>();
   private readonly limits: KindLimits[] = [];
   private readonly unlimitedKinds: string[] = [];
+  /** Jobs whose handler runs: each holds a slot. */
   private readonly running = new Map<string, Execution>();
+  /** Jobs whose handler settled and whose outcome is being written: no slot, but the lease is still held. */
+  private readonly finishing = new Map<string, Execution>();
   private readonly completions: CompletionWriter;
   private readonly deps: ExecutionDeps;
   private subscription?: Subscription;
@@ -137,6 +140,7 @@ export class Worker {
       leaseMs: this.settings.leaseMs,
       onRetryScheduled: (delayMs) => this.wakeIn(delayMs),
       handBack: (execution) => this.handBack([execution]),
+      onHandlerSettled: (execution) => this.releaseSlot(execution),
     };
   }
 
@@ -243,7 +247,7 @@ export class Worker {
     if (this.wakeTimer) clearTimeout(this.wakeTimer.timer);
     this.log.info({ event: 'worker.stopping', running: this.running.size }, 'worker stopping');
     this.timers.push(setInterval(() => this.heartbeat(), this.settings.heartbeatMs)); // keep leases while draining
-    if (this.running.size > 0) {
+    if (this.running.size > 0 || this.finishing.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.settings.shutdownTimeoutMs);
         this.drained = () => {
@@ -257,6 +261,16 @@ export class Worker {
       const handing = [...this.running.values()];
       for (const execution of handing) abortExecution(execution, 'shutdown');
       await this.handBack(handing.filter((execution) => execution.phase === 'running'));
+    }
+    if (this.running.size > 0 || this.finishing.size > 0) {
+      // Outcome writes in flight get a moment to land before the registry row goes.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     await this.subscription?.close().catch(() => {});
@@ -402,17 +416,25 @@ export class Worker {
         );
       })
       .finally(() => {
-        this.running.delete(job.id);
-        if (this.running.size === 0) this.drained?.();
-        // A finished job of a limited kind frees fleet-wide capacity that a short claim may have left unused.
-        if (!this.unlimitedKinds.includes(job.kind)) this.wake();
-        else this.claimSoon();
+        this.releaseSlot(execution);
+        this.finishing.delete(job.id);
+        if (this.running.size === 0 && this.finishing.size === 0) this.drained?.();
       });
+  }
+
+  private releaseSlot(execution: Execution): void {
+    const { job } = execution;
+    if (this.running.get(job.id) !== execution) return;
+    this.running.delete(job.id);
+    this.finishing.set(job.id, execution);
+    // A settled job of a limited kind frees fleet-wide capacity that a short claim may have left unused.
+    if (!this.unlimitedKinds.includes(job.kind)) this.wake();
+    else this.claimSoon();
   }
 
   /** Renews every lease in one statement; jobs missing from the answer lost their lease and are aborted. */
   private async heartbeat(): Promise<void> {
-    const executions = [...this.running.values()];
+    const executions = [...this.running.values(), ...this.finishing.values()];
     const sentAt = performance.now();
     try {
       const { rows } = await this.baton.db.query(leaseRenew, [
