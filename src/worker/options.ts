@@ -13,6 +13,11 @@ export interface WorkerSettings {
   id: string;
   /** `BATON_CONCURRENCY`: jobs run at once by this worker. Default 10. */
   concurrency: number;
+  /**
+   * `BATON_PREFETCH`: jobs of unlimited kinds a worker may claim beyond its free slots, to start the
+   * moment a slot frees (their leases are renewed while they wait). Default: `concurrency`. 0 disables.
+   */
+  prefetch: number;
   /** `BATON_POLL_INTERVAL_MS`: claim even without a notification this often. Default 1000. */
   pollIntervalMs: number;
   /** `BATON_LEASE_MS`: how long a claim holds a job without a heartbeat. Default 600000 (10 min). */
@@ -64,6 +69,7 @@ const jsonOf = <T extends z.ZodType>(schema: T) =>
 const settingsSchema = z.object({
   id: z.string().min(1).max(200),
   concurrency: int(1, 10_000),
+  prefetch: int(0, 100_000).optional(),
   pollIntervalMs: int(10),
   leaseMs: int(1000),
   heartbeatMs: int(100).optional(),
@@ -86,6 +92,7 @@ const settingsSchema = z.object({
 export const WORKER_ENV: Record<string, keyof WorkerSettings> = {
   BATON_WORKER_ID: 'id',
   BATON_CONCURRENCY: 'concurrency',
+  BATON_PREFETCH: 'prefetch',
   BATON_POLL_INTERVAL_MS: 'pollIntervalMs',
   BATON_LEASE_MS: 'leaseMs',
   BATON_HEARTBEAT_MS: 'heartbeatMs',
@@ -101,7 +108,7 @@ export const WORKER_ENV: Record<string, keyof WorkerSettings> = {
   BATON_HANDLER_CONNECTIONS: 'handlerConnections',
 };
 
-function defaults(): Omit<WorkerSettings, 'heartbeatMs'> {
+function defaults(): Omit<WorkerSettings, 'heartbeatMs' | 'prefetch'> {
   return {
     id: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
     concurrency: 10,
@@ -172,5 +179,5 @@ export function resolveWorkerSettings(
       `invalid setting ${sourceOf.backoffMaxMs ?? 'backoffMaxMs'}=${settings.backoffMaxMs}: must be >= backoffBaseMs (${settings.backoffBaseMs})`,
     );
   }
-  return { ...settings, heartbeatMs } as WorkerSettings;
+  return { ...settings, heartbeatMs, prefetch: settings.prefetch ?? settings.concurrency } as WorkerSettings;
 }

@@ -48,6 +48,8 @@ export interface WorkerInspection {
   concurrency: number;
   kinds: string[];
   listening: boolean;
+  /** Claimed jobs waiting for a slot. */
+  buffered: number;
   running: { jobId: string; kind: string; attempt: number; runningMs: number }[];
   counts: { claimed: number; completed: number; failed: number; leaseLost: number };
 }
@@ -65,6 +67,8 @@ export class Worker {
   private readonly kinds = new Map<string, AnyKindDefinition>();
   private readonly limits: KindLimits[] = [];
   private readonly unlimitedKinds: string[] = [];
+  /** Claimed jobs waiting for a slot (at most `prefetch`), oldest first; their leases are renewed like the others. */
+  private buffer: Execution[] = [];
   /** Jobs whose handler runs: each holds a slot. */
   private readonly running = new Map<string, Execution>();
   /** Jobs whose handler settled and whose outcome is being written: no slot, but the lease is still held. */
@@ -231,6 +235,7 @@ export class Worker {
       concurrency: this.settings.concurrency,
       kinds: [...this.kinds.keys()],
       listening: this.listening,
+      buffered: this.buffer.length,
       running: [...this.running.values()].map((execution) => ({
         jobId: execution.job.id,
         kind: execution.job.kind,
@@ -247,6 +252,8 @@ export class Worker {
     if (this.wakeTimer) clearTimeout(this.wakeTimer.timer);
     this.log.info({ event: 'worker.stopping', running: this.running.size }, 'worker stopping');
     this.timers.push(setInterval(() => this.heartbeat(), this.settings.heartbeatMs)); // keep leases while draining
+    // Jobs that never started go straight back, without spending an attempt.
+    await this.handBack(this.buffer.splice(0));
     if (this.running.size > 0 || this.finishing.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.settings.shutdownTimeoutMs);
@@ -296,6 +303,10 @@ export class Worker {
 
   private onNotification(channel: string, payload: string): void {
     if (channel === 'baton_cancel') {
+      const buffered = this.buffer.find((execution) => execution.job.id === payload);
+      if (buffered && this.dropBuffered(buffered)) {
+        buffered.log.info({ event: 'job.cancelled' }, 'claimed job was cancelled before it started');
+      }
       const execution = this.running.get(payload);
       if (execution) abortExecution(execution, 'cancelled');
       return;
@@ -343,13 +354,16 @@ export class Worker {
     try {
       do {
         this.claimAgain = false;
-        const free = this.settings.concurrency - this.running.size;
-        if (free <= 0 || !this.mayHaveMore || this.state !== 'running') break;
+        const held = this.running.size + this.buffer.length;
+        const free = Math.max(0, this.settings.concurrency - held);
+        const room = this.settings.concurrency + this.settings.prefetch - held;
+        if (room <= 0 || !this.mayHaveMore || this.state !== 'running') break;
         const wakeupsBefore = this.wakeups;
         const sentAt = performance.now();
-        const claimed = await this.claim(free);
-        for (const row of claimed) this.execute(row, sentAt);
-        if (claimed.length < free && this.wakeups === wakeupsBefore) this.mayHaveMore = false;
+        const claimed = await this.claim(room, free);
+        for (const row of claimed) this.enqueueLocally(row, sentAt);
+        this.startBuffered();
+        if (claimed.length < room && this.wakeups === wakeupsBefore) this.mayHaveMore = false;
         else this.claimAgain = true;
       } while (this.claimAgain);
     } catch (error) {
@@ -362,16 +376,23 @@ export class Worker {
     }
   }
 
-  private async claim(slots: number): Promise<Record<string, unknown>[]> {
+  /**
+   * Claims up to `room` jobs of unlimited kinds (free slots plus prefetch), then jobs of limited
+   * kinds only into truly free slots, so that a limited kind's fleet-wide capacity is never held by
+   * a job that waits in this worker's buffer.
+   */
+  private async claim(room: number, free: number): Promise<Record<string, unknown>[]> {
     const db = this.baton.db;
     const { leaseMs } = this.settings;
     const claimed: Record<string, unknown>[] = [];
     if (this.unlimitedKinds.length > 0) {
-      const { rows } = await db.query(jobClaim, [this.unlimitedKinds, slots, leaseMs, this.id]);
+      const { rows } = await db.query(jobClaim, [this.unlimitedKinds, room, leaseMs, this.id]);
       claimed.push(...rows);
     }
+    const slots = Math.min(free, room - claimed.length);
     const limited = this.limits.filter((limits) => !this.unlimitedKinds.includes(limits.kind));
-    for (let index = 0; index < limited.length && claimed.length < slots; index++) {
+    let limitedClaimed = 0;
+    for (let index = 0; index < limited.length && limitedClaimed < slots; index++) {
       // Rotate the starting kind so that one busy limited kind cannot starve the others.
       const { kind } = limited[(this.limitedTurn + index) % limited.length]!;
       const rows = await db.transaction(async (tx) => {
@@ -381,7 +402,7 @@ export class Worker {
         if (!limits) return [];
         const result = await tx.query(jobClaimLimited, [
           kind,
-          slots - claimed.length,
+          slots - limitedClaimed,
           leaseMs,
           this.id,
           limits.concurrency,
@@ -392,18 +413,42 @@ export class Worker {
         return result.rows;
       });
       claimed.push(...rows);
+      limitedClaimed += rows.length;
     }
     this.limitedTurn++;
     return claimed;
   }
 
-  private execute(row: Record<string, unknown>, claimSentAt: number): void {
+  private enqueueLocally(row: Record<string, unknown>, claimSentAt: number): void {
     const job = jobFromRow(row);
-    const definition = this.kinds.get(job.kind)!;
-    const execution = startExecution(job, definition, this.log, claimSentAt);
-    this.running.set(job.id, execution);
+    const execution = startExecution(job, this.kinds.get(job.kind)!, this.log, claimSentAt);
+    this.buffer.push(execution);
     this.counts.claimed++;
     execution.log.info({ event: 'job.claimed', workerId: this.id }, 'job claimed');
+  }
+
+  /** Starts buffered jobs while slots are free. */
+  private startBuffered(): void {
+    while (
+      this.running.size < this.settings.concurrency &&
+      this.buffer.length > 0 &&
+      this.state === 'running'
+    ) {
+      this.execute(this.buffer.shift()!);
+    }
+  }
+
+  private dropBuffered(execution: Execution): boolean {
+    const index = this.buffer.indexOf(execution);
+    if (index < 0) return false;
+    this.buffer.splice(index, 1);
+    return true;
+  }
+
+  private execute(execution: Execution): void {
+    const { job } = execution;
+    execution.startedAt = performance.now();
+    this.running.set(job.id, execution);
     runExecution(execution, this.deps)
       .then(() => {
         if (execution.abortReason === undefined) this.counts.completed++;
@@ -427,6 +472,7 @@ export class Worker {
     if (this.running.get(job.id) !== execution) return;
     this.running.delete(job.id);
     this.finishing.set(job.id, execution);
+    this.startBuffered();
     // A settled job of a limited kind frees fleet-wide capacity that a short claim may have left unused.
     if (!this.unlimitedKinds.includes(job.kind)) this.wake();
     else this.claimSoon();
@@ -434,7 +480,7 @@ export class Worker {
 
   /** Renews every lease in one statement; jobs missing from the answer lost their lease and are aborted. */
   private async heartbeat(): Promise<void> {
-    const executions = [...this.running.values(), ...this.finishing.values()];
+    const executions = [...this.buffer, ...this.running.values(), ...this.finishing.values()];
     const sentAt = performance.now();
     try {
       const { rows } = await this.baton.db.query(leaseRenew, [
@@ -448,6 +494,7 @@ export class Worker {
       const held = new Set(rows.map((row: { id: string }) => row.id));
       for (const execution of executions) {
         if (held.has(execution.job.id)) execution.renewedAt = sentAt;
+        else if (this.dropBuffered(execution)) logLeaseLost(execution, 'heartbeat');
         else if (execution.phase === 'running' && this.running.get(execution.job.id) === execution)
           this.loseLease(execution);
       }
@@ -461,6 +508,11 @@ export class Worker {
     for (const execution of this.running.values()) {
       if (execution.phase === 'running' && performance.now() - execution.renewedAt > this.settings.leaseMs)
         this.loseLease(execution);
+    }
+    for (const execution of [...this.buffer]) {
+      if (performance.now() - execution.renewedAt > this.settings.leaseMs && this.dropBuffered(execution)) {
+        logLeaseLost(execution, 'heartbeat');
+      }
     }
   }
 
