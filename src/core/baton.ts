@@ -104,11 +104,14 @@ export class Baton {
       queryRows(db, deadLetterGet, [id]),
     ]);
     const attemptHistory: Attempt[] = attempts.map(attemptFromRow);
-    const recorded = new Set(attemptHistory.map((attempt) => attempt.attempt));
-    // The attempt in flight, or the one that completed, lives on the job row itself.
+    // The attempt in flight, or the one that completed, lives on the job row itself. Attempt numbers
+    // restart after an operator's retry, so the current one is matched by its start time too.
+    const recorded = attemptHistory.some(
+      (attempt) => attempt.attempt === job.attempts && attempt.startedAt?.getTime() === job.lastAttemptAt?.getTime(),
+    );
     if (
       job.attempts > 0 &&
-      !recorded.has(job.attempts) &&
+      !recorded &&
       (job.state === 'running' || job.state === 'completed' || job.state === 'cancelled')
     ) {
       attemptHistory.push({
