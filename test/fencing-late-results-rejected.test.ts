@@ -35,6 +35,9 @@ async function stopAll(): Promise<void> {
 
 afterAll(async () => {
   await stopAll();
+  // pool.end() resolves before its clients have closed; the forced drop may then terminate one,
+  // and its FATAL would be an unhandled pool error (test/helpers/database.ts has no listener).
+  database.pool.on('error', () => {});
   await database.drop();
 });
 

@@ -111,6 +111,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.stop();
   await baton?.close();
+  // pool.end() resolves before its clients have closed; the forced drop may then terminate one,
+  // and its FATAL would be an unhandled pool error (test/helpers/database.ts has no listener).
+  database.pool.on('error', () => {});
   await database.drop();
 });
 
