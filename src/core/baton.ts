@@ -59,10 +59,10 @@ export class Baton {
    *
    * @example await baton.enqueue(sendEmail, { to: 'a@example.com' }, { delayMs: 60_000, client: tx });
    */
-  async enqueue<Payload>(
-    // biome-ignore lint/suspicious/noExplicitAny: any result type
-    kind: KindDefinition<Payload, any> | string,
-    payload: NoInfer<Payload>,
+  async enqueue<PayloadInput>(
+    // biome-ignore lint/suspicious/noExplicitAny: any payload output and result type
+    kind: KindDefinition<any, any, PayloadInput> | string,
+    payload: NoInfer<PayloadInput>,
     options: EnqueueOptions = {},
   ): Promise<EnqueuedJob> {
     const { client, ...jobOptions } = options;
@@ -72,10 +72,10 @@ export class Baton {
   }
 
   /** Enqueues many jobs of one kind in one statement (one round trip, one NOTIFY); results keep input order. */
-  async enqueueMany<Payload>(
-    // biome-ignore lint/suspicious/noExplicitAny: any result type
-    kind: KindDefinition<Payload, any> | string,
-    items: readonly EnqueueManyItem<NoInfer<Payload>>[],
+  async enqueueMany<PayloadInput>(
+    // biome-ignore lint/suspicious/noExplicitAny: any payload output and result type
+    kind: KindDefinition<any, any, PayloadInput> | string,
+    items: readonly EnqueueManyItem<NoInfer<PayloadInput>>[],
     options: { client?: Queryable } = {},
   ): Promise<EnqueuedJob[]> {
     if (!Array.isArray(items)) throw new BatonError('OPTIONS_INVALID', 'enqueueMany takes an array of items');
@@ -107,7 +107,8 @@ export class Baton {
     // The attempt in flight, or the one that completed, lives on the job row itself. Attempt numbers
     // restart after an operator's retry, so the current one is matched by its start time too.
     const recorded = attemptHistory.some(
-      (attempt) => attempt.attempt === job.attempts && attempt.startedAt?.getTime() === job.lastAttemptAt?.getTime(),
+      (attempt) =>
+        attempt.attempt === job.attempts && attempt.startedAt?.getTime() === job.lastAttemptAt?.getTime(),
     );
     if (
       job.attempts > 0 &&

@@ -41,11 +41,11 @@ export interface RateLimit {
   windowMs: number;
 }
 
-export interface KindOptions<Payload, Result> {
+export interface KindOptions<Payload, Result, PayloadInput = Payload> {
   /** Unique name, such as `email.send`: letters, digits and `._:-`, at most 200 characters. */
   kind: string;
   /** Validates the payload at enqueue (nothing is written when it fails) and again before the handler runs. */
-  payload: z.ZodType<Payload>;
+  payload: z.ZodType<Payload, PayloadInput>;
   /** The handler; a kind without one can still be enqueued (by a producer that does not run it). */
   handler?: (payload: Payload, context: JobContext<Payload>) => Promise<Result>;
   /** Attempts before a failing job is dead-lettered (`max_attempts_exceeded`). Default 5. */
@@ -64,7 +64,8 @@ export interface KindOptions<Payload, Result> {
   priority?: number;
 }
 
-export interface KindDefinition<Payload = unknown, Result = unknown> extends KindOptions<Payload, Result> {
+export interface KindDefinition<Payload = unknown, Result = unknown, PayloadInput = Payload>
+  extends KindOptions<Payload, Result, PayloadInput> {
   readonly maxAttempts: number;
   readonly timeoutMs: number;
   readonly priority: number;
@@ -72,7 +73,7 @@ export interface KindDefinition<Payload = unknown, Result = unknown> extends Kin
 
 /** A definition of any payload and result type, for registries and worker options. */
 // biome-ignore lint/suspicious/noExplicitAny: handlers are contravariant in their payload; registries hold all kinds.
-export type AnyKindDefinition = KindDefinition<any, any>;
+export type AnyKindDefinition = KindDefinition<any, any, any>;
 
 export const KIND_NAME = /^[A-Za-z0-9_.:-]{1,200}$/;
 const positiveInt = z.number().int().min(1);
@@ -103,9 +104,9 @@ const kindOptionsSchema = z.object({
  *   handler: async ({ to }, { signal }) => { await mailer.send(to, { signal }); return { sent: true }; },
  * });
  */
-export function defineKind<Payload, Result = unknown>(
-  options: KindOptions<Payload, Result>,
-): KindDefinition<Payload, Result> {
+export function defineKind<Payload, Result = unknown, PayloadInput = Payload>(
+  options: KindOptions<Payload, Result, PayloadInput>,
+): KindDefinition<Payload, Result, PayloadInput> {
   const checked = kindOptionsSchema.safeParse(options);
   if (!checked.success) {
     const issue = checked.error.issues[0]!;
