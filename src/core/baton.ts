@@ -26,6 +26,13 @@ export interface BatonCoreOptions {
 
 const uuid = z.uuid();
 
+/** Options of an operator action (cancel, retry): each is written to the audit log in the same statement. */
+export interface OperatorOptions {
+  client?: Queryable;
+  /** Who acts, as recorded in the audit log. Default `library`. */
+  actor?: string;
+}
+
 /**
  * The core of Baton over one database: enqueue, read, cancel and retry jobs, and statistics.
  * It knows nothing of workers' internals or HTTP.
@@ -162,8 +169,8 @@ export class Baton {
    * Cancels a pending job at once, or a running one: its lease is revoked (so its result can no
    * longer be written) and its worker aborts the handler's signal with reason `cancelled`.
    */
-  async cancel(id: string, options: { client?: Queryable } = {}): Promise<{ previousState: string }> {
-    const row = await this.changeState(jobCancel, id, options.client);
+  async cancel(id: string, options: OperatorOptions = {}): Promise<{ previousState: string }> {
+    const row = await this.changeState(jobCancel, id, options);
     if (!row.cancelled) {
       throw new BatonError(
         'JOB_STATE_CONFLICT',
@@ -174,8 +181,8 @@ export class Baton {
   }
 
   /** Puts a failed or cancelled job back to pending with a fresh round of attempts. */
-  async retry(id: string, options: { client?: Queryable } = {}): Promise<{ previousState: string }> {
-    const row = await this.changeState(jobRetry, id, options.client);
+  async retry(id: string, options: OperatorOptions = {}): Promise<{ previousState: string }> {
+    const row = await this.changeState(jobRetry, id, options);
     if (!row.retried) {
       throw new BatonError(
         'JOB_STATE_CONFLICT',
@@ -201,13 +208,13 @@ export class Baton {
     return known;
   }
 
-  private async changeState(statement: string, id: string, client?: Queryable) {
+  private async changeState(statement: string, id: string, { client, actor = 'library' }: OperatorOptions) {
     if (!uuid.safeParse(id).success)
       throw new BatonError('JOB_NOT_FOUND', `job ${JSON.stringify(id)} does not exist (not a uuid)`);
     const [row] = await queryRows<{ previous_state: string; cancelled?: boolean; retried?: boolean }>(
       client ?? this.db,
       statement,
-      [id],
+      [id, actor],
     );
     if (!row) throw new BatonError('JOB_NOT_FOUND', `job ${id} does not exist`);
     return row;

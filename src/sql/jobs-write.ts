@@ -40,7 +40,7 @@ select id, kind, idempotency_key
 from baton.jobs
 where (kind, idempotency_key) in (select * from unnest($1::text[], $2::text[]))`;
 
-/** Cancels a pending or running job; a running one's worker hears of it on `baton_cancel` and aborts its handler. */
+/** Cancels a pending or running job ($2: actor, audited); a running one's worker hears of it on `baton_cancel` and aborts its handler. */
 export const jobCancel = `
 with previous as (
   select id, state from baton.jobs where id = $1 for update
@@ -52,13 +52,17 @@ with previous as (
   returning j.id, previous.state as previous_state
 ), told as (
   select pg_notify('baton_cancel', id::text) from cancelled where previous_state = 'running'
+), audited as (
+  insert into baton.audit_log (action, actor, job_id, kind, group_key, trace_id, details)
+  select 'job.cancel', $2, j.id, j.kind, j.group_key, j.trace_id, jsonb_build_object('previousState', c.previous_state)
+  from cancelled c join baton.jobs j on j.id = c.id
 )
 select previous.state as previous_state, cancelled.id is not null as cancelled
 from previous left join cancelled on true left join told on true`;
 
 /**
  * Puts a failed or cancelled job back to pending with a fresh round of attempts; its dead letter
- * (if any) is removed. The attempt history is kept.
+ * (if any) is removed. The attempt history is kept. $2: the actor, audited.
  */
 export const jobRetry = `
 with previous as (
@@ -74,6 +78,10 @@ with previous as (
   delete from baton.dead_letters where job_id in (select id from retried)
 ), wake as (
   select pg_notify('baton_jobs', '0') from retried
+), audited as (
+  insert into baton.audit_log (action, actor, job_id, kind, group_key, trace_id, details)
+  select 'job.retry', $2, j.id, j.kind, j.group_key, j.trace_id, jsonb_build_object('previousState', p.state)
+  from retried r join previous p on p.id = r.id join baton.jobs j on j.id = r.id
 )
 select previous.state as previous_state, retried.id is not null as retried
 from previous left join retried on true left join wake on true`;
