@@ -53,13 +53,17 @@ from baton.kinds where kind = $1 for update`;
  * window ($6 starts per $7 ms, a sliding log in kind_starts) and its per-group concurrency ($8).
  * Runs after `kindLock` in the same transaction. Candidates are the first 1,000 due jobs in claim
  * order: with a per-group limit, jobs behind 1,000 blocked ones wait for a later claim.
+ *
+ * It uses statement_timestamp(), not now(): now() is the start of the transaction, before the wait
+ * for the kind lock, so after a long wait the rate window would be judged (and the starts logged)
+ * in the past, letting more than N starts into a real window.
  */
 export const jobClaimLimited = `
 with running as (
   select count(*)::integer as n from baton.jobs where state = 'running' and kind = $1
 ), recent as (
   select count(*)::integer as n from baton.kind_starts
-  where kind = $1 and $6::integer is not null and started_at > now() - $7::integer * interval '1 millisecond'
+  where kind = $1 and $6::integer is not null and started_at > statement_timestamp() - $7::integer * interval '1 millisecond'
 ), allowance as (
   select greatest(0, least($2::integer,
                            coalesce($5::integer - running.n, $2::integer),
@@ -70,7 +74,7 @@ with running as (
          row_number() over (partition by group_key order by priority desc, run_at, id) as group_rank
   from (
     select id, group_key, priority, run_at from baton.jobs
-    where state = 'pending' and run_at <= now() and kind = $1
+    where state = 'pending' and run_at <= statement_timestamp() and kind = $1
     order by priority desc, run_at, id
     limit 1000
   ) due
@@ -87,16 +91,16 @@ with running as (
 ), claimed as (
   update baton.jobs j
   set state = 'running', attempts = j.attempts + 1, lease_token = gen_random_uuid(),
-      lease_expires_at = now() + $3::integer * interval '1 millisecond', worker_id = $4,
-      last_attempt_at = now(), updated_at = now(), error_code = null, error_message = null
+      lease_expires_at = statement_timestamp() + $3::integer * interval '1 millisecond', worker_id = $4,
+      last_attempt_at = statement_timestamp(), updated_at = statement_timestamp(), error_code = null, error_message = null
   from chosen
   where j.id = chosen.id and j.state = 'pending'
   returning ${claimedColumns}
 ), started as (
-  insert into baton.kind_starts (kind) select $1 from claimed where $6::integer is not null
+  insert into baton.kind_starts (kind, started_at) select $1, statement_timestamp() from claimed where $6::integer is not null
 ), forgotten as (
   delete from baton.kind_starts
-  where kind = $1 and started_at <= now() - coalesce($7::integer, 0) * interval '1 millisecond'
+  where kind = $1 and started_at <= statement_timestamp() - coalesce($7::integer, 0) * interval '1 millisecond'
 )
 select * from claimed`;
 
