@@ -23,7 +23,9 @@ const deadline = performance.now() + args.timeoutMs;
 const BATCH = 1000;
 const CONCURRENCY = 32;
 const now = () => performance.timeOrigin + performance.now();
-const result = (r: Record<string, unknown>) => process.stdout.write(`@@RESULT ${JSON.stringify(r)}\n`);
+const result = (r: Record<string, unknown>): void => {
+  process.stdout.write(`@@RESULT ${JSON.stringify(r)}\n`);
+};
 
 async function enqueueBatches(n: number): Promise<void> {
   const p = await sys.producer(url);
@@ -95,7 +97,10 @@ async function drain(): Promise<void> {
       if (++handled === args.jobs) allHandled();
     },
   });
-  await Promise.race([handledAll, new Promise((r) => setTimeout(r, Math.max(0, deadline - performance.now())))]);
+  await Promise.race([
+    handledAll,
+    new Promise((r) => setTimeout(r, Math.max(0, deadline - performance.now()))),
+  ]);
   // Handlers have all started; now wait until the database shows every job in a terminal state.
   const finished = await waitUntilZero(url, sys.unfinishedSql, deadline);
   const s = (performance.now() - t0) / 1000;

@@ -4,6 +4,7 @@
  * Prints a markdown table to stdout and writes bench/results/latest.md. Progress goes to stderr.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { checkpoint, resetDatabase, serverVersion } from './lib/db.js';
 import { type ChildArgs, runChild, startChild } from './lib/proc.js';
@@ -32,7 +33,13 @@ const systems: SystemAdapter[] = [];
 for (const id of opts.systems.split(',').map((s) => s.trim())) systems.push(await loadSystem(id));
 
 const METRICS: Metric[] = [
-  { workload: 'W1', label: 'single enqueue, 16 in flight, jobs/s', key: 'jobsPerSec', digits: 0, better: 'higher' },
+  {
+    workload: 'W1',
+    label: 'single enqueue, 16 in flight, jobs/s',
+    key: 'jobsPerSec',
+    digits: 0,
+    better: 'higher',
+  },
   { workload: 'W2', label: 'bulk enqueue, jobs/s', key: 'jobsPerSec', digits: 0, better: 'higher' },
   { workload: 'W3', label: 'drain, jobs/s', key: 'jobsPerSec', digits: 0, better: 'higher' },
   { workload: 'W3', label: 'worker CPU s / 10k jobs', key: 'workerCpuPer10k', digits: 2, better: 'lower' },
@@ -42,6 +49,7 @@ const METRICS: Metric[] = [
 ];
 
 const samples: Samples = new Map();
+const loadAtStart = os.loadavg()[0]!;
 const notes: string[] = [];
 
 function positiveInt(v: string, name: string, max: number): number {
@@ -64,7 +72,11 @@ function record(workload: string, system: string, result: Record<string, number 
   }
 }
 
-async function runWorkload(w: string, sys: SystemAdapter): Promise<Record<string, number | null>> {
+async function runWorkload(
+  w: string,
+  sys: SystemAdapter,
+  rep: number,
+): Promise<Record<string, number | null>> {
   const db = `bench_${sys.id}`;
   const base = { system: sys.id, db };
   const child = (role: string, n: number, timeoutMs: number, extra: Partial<ChildArgs> = {}) =>
@@ -84,19 +96,30 @@ async function runWorkload(w: string, sys: SystemAdapter): Promise<Record<string
     default: {
       const n = rate * seconds;
       await checkpoint();
-      const worker = startChild({ ...base, role: 'w4-worker', jobs: n + 1, timeoutMs: seconds * 1000 + 60_000 });
+      const worker = startChild({
+        ...base,
+        role: 'w4-worker',
+        jobs: n + 1,
+        timeoutMs: seconds * 1000 + 60_000,
+      });
       await worker.ready;
+      let expected = n + 1; // the enqueuer's untimed warm-up job is counted too
       try {
         const enq = await child('w4-enqueue', n, seconds * 1000 + 30_000, { rate });
-        if (enq.skipped) notes.push(`${sys.label} W4: enqueuer fell behind, skipped ${enq.skipped} of ${n} sends`);
-        if (enq.sent !== null && enq.sent !== undefined) worker.proc.stdin?.write(`${enq.sent + 1}\n`);
+        if (enq.skipped) {
+          notes.push(
+            `${sys.label} W4 rep ${rep}: enqueuer fell behind (64 in flight), skipped ${enq.skipped} of ${n}`,
+          );
+        }
+        if (typeof enq.sent === 'number') expected = enq.sent + 1;
+        worker.proc.stdin?.write(`${expected}\n`);
       } catch (err) {
         worker.proc.kill('SIGKILL');
         throw err;
       }
       const r = await worker.result;
-      if (r.received !== null && r.received !== undefined && r.received < n + 1) {
-        notes.push(`${sys.label} W4: worker saw only ${r.received} of ${n + 1} jobs before its deadline`);
+      if (typeof r.received === 'number' && r.received < expected) {
+        notes.push(`${sys.label} W4 rep ${rep}: worker saw only ${r.received} of ${expected} jobs in time`);
       }
       return r;
     }
@@ -113,7 +136,7 @@ for (let rep = 1; rep <= reps; rep++) {
       process.stderr.write(`rep ${rep}/${reps} ${w} ${sys.label} ... `);
       const t0 = performance.now();
       try {
-        const r = await runWorkload(w, sys);
+        const r = await runWorkload(w, sys, rep);
         record(w, sys.id, r);
         if (w === 'w3' && r.handled !== null && r.handled !== undefined && r.handled > jobs) {
           notes.push(`${sys.label} W3 rep ${rep}: handler ran ${r.handled} times for ${jobs} jobs`);
@@ -128,7 +151,18 @@ for (let rep = 1; rep <= reps; rep++) {
   }
 }
 
-const report = renderReport({ systems, versions, metrics: METRICS, samples, reps, jobs, w4: { rate, seconds }, pgVersion, notes });
+const report = renderReport({
+  systems,
+  versions,
+  metrics: METRICS,
+  samples,
+  reps,
+  jobs,
+  w4: { rate, seconds },
+  pgVersion,
+  notes,
+  loadAtStart,
+});
 const outDir = new URL('./results/', import.meta.url);
 await mkdir(outDir, { recursive: true });
 await writeFile(new URL('latest.md', outDir), report);

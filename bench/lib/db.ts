@@ -40,7 +40,12 @@ export async function count(db: string, sql: string): Promise<number> {
 }
 
 /** Repeatedly runs `sql` (one row, column n) until n is 0 or the deadline passes. */
-export async function waitUntilZero(url: string, sql: string, deadline: number, everyMs = 10): Promise<boolean> {
+export async function waitUntilZero(
+  url: string,
+  sql: string,
+  deadline: number,
+  everyMs = 10,
+): Promise<boolean> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {

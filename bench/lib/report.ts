@@ -46,6 +46,8 @@ export interface ReportInput {
   w4: { rate: number; seconds: number };
   pgVersion: string;
   notes: string[];
+  /** os.loadavg()[0] when the run started: other load on the machine skews results. */
+  loadAtStart: number;
 }
 
 export function renderReport(r: ReportInput): string {
@@ -53,8 +55,13 @@ export function renderReport(r: ReportInput): string {
   const out: string[] = [];
   out.push('# Baton benchmark', '');
   out.push(`- Date: ${new Date().toISOString()}`);
-  out.push(`- Machine: ${cpu.length} CPUs, ${cpu[0]?.model ?? 'unknown'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`);
-  out.push(`- Node ${process.version}, PostgreSQL ${r.pgVersion} on 127.0.0.1 (one fresh database per system and run)`);
+  out.push(
+    `- Machine: ${cpu.length} CPUs, ${cpu[0]?.model ?? 'unknown'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; ` +
+      `1-min load average ${r.loadAtStart.toFixed(2)} at start, ${os.loadavg()[0]!.toFixed(2)} at end`,
+  );
+  out.push(
+    `- Node ${process.version}, PostgreSQL ${r.pgVersion} on 127.0.0.1 (one fresh database per system and run)`,
+  );
   out.push(
     `- Jobs: ${r.jobs.toLocaleString('en-US')} (W2, W3), ${Math.ceil(r.jobs / 5).toLocaleString('en-US')} (W1); ` +
       `W4 ${r.w4.rate} jobs/s for ${r.w4.seconds} s; repetitions: ${r.reps}` +

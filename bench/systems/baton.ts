@@ -23,7 +23,9 @@ export const baton: SystemAdapter = {
     const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
     return `${pkg.version} (working tree)`;
   },
-  settings: 'createWorker({ concurrency: 32, logLevel: "warn" }); enqueueMany (one statement per batch)',
+  settings:
+    'createWorker({ concurrency: 32, logLevel: "warn" }), other worker settings default; producer maxConnections: 17; ' +
+    'enqueueMany() for batches (one statement), enqueue() for singles',
   async setup(url) {
     const b = createBaton({ connectionString: url });
     try {
@@ -33,7 +35,8 @@ export const baton: SystemAdapter = {
     }
   },
   async producer(url) {
-    const b = createBaton({ connectionString: url });
+    // Pool of 17 (default 10): room for W1's 16 enqueues in flight, as for the peers.
+    const b = createBaton({ connectionString: url, maxConnections: 17 });
     const k = kind(() => {});
     return {
       async enqueue(payload) {
@@ -50,7 +53,11 @@ export const baton: SystemAdapter = {
   },
   async startWorker(url, opts) {
     const b = createBaton({ connectionString: url });
-    const worker = b.createWorker({ kinds: [kind(opts.onJob)], concurrency: opts.concurrency, logLevel: 'warn' });
+    const worker = b.createWorker({
+      kinds: [kind(opts.onJob)],
+      concurrency: opts.concurrency,
+      logLevel: 'warn',
+    });
     await worker.start();
     return {
       async stop() {

@@ -52,7 +52,9 @@ export const graphile: SystemAdapter = {
       async enqueueMany(payloads) {
         await utils.addJobs(payloads.map((payload) => ({ identifier: TASK, payload })));
       },
-      close: () => utils.release(),
+      async close() {
+        await utils.release();
+      },
     };
   },
   async startWorker(url, opts) {
