@@ -30,7 +30,9 @@ beforeAll(async () => {
   workers.push(
     ...(await Promise.all(
       Array.from({ length: 3 }, () =>
-        startWorker(database.url, { env: { BATON_CONCURRENCY: '8', BATON_POLL_INTERVAL_MS: '100' } }),
+        startWorker(database.url, {
+          env: { BATON_CONCURRENCY: '8', BATON_PREFETCH: '8', BATON_POLL_INTERVAL_MS: '100' },
+        }),
       ),
     )),
   );

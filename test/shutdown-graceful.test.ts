@@ -46,7 +46,7 @@ test('SIGTERM: jobs that finish within the deadline complete, the rest are abort
 }, async () => {
   const deadlineMs = 7000;
   const worker = await startWorker(database.url, {
-    env: { BATON_CONCURRENCY: '4', BATON_SHUTDOWN_TIMEOUT_MS: String(deadlineMs) },
+    env: { BATON_CONCURRENCY: '4', BATON_PREFETCH: '4', BATON_SHUTDOWN_TIMEOUT_MS: String(deadlineMs) },
   });
   workers.push(worker);
   const baton = connectBaton(database);

@@ -45,14 +45,14 @@ create table baton.jobs (
 -- Claiming walks this index in claim order, one kind at a time (see jobClaim), and never touches
 -- finished jobs, so its cost does not grow with history (SPEC §9).
 create index jobs_pending_kind on baton.jobs (kind, priority desc, run_at, id) where state = 'pending';
--- The recovery sweep and the fleet-wide limits look only at running jobs.
-create index jobs_running_lease on baton.jobs (lease_expires_at) where state = 'running';
-create index jobs_running_kind_group on baton.jobs (kind, group_key) where state = 'running';
+-- The fleet-wide limits and the recovery sweep look only at running jobs, a set bounded by the
+-- fleet's concurrency; one index serves both (the sweep reads all of it), so a claim adds one
+-- running-index entry, not two.
+create index jobs_running on baton.jobs (kind, group_key) where state = 'running';
 -- G9: one job per (kind, idempotency key).
 create unique index jobs_idempotency on baton.jobs (kind, idempotency_key) where idempotency_key is not null;
 create index jobs_trace on baton.jobs (trace_id) where trace_id is not null;
 create index jobs_group on baton.jobs (group_key) where group_key is not null;
-create index jobs_finished on baton.jobs (finished_at) where finished_at is not null;
 
 -- One row per attempt that did not complete (a completed attempt is the job row itself).
 -- An operator's retry starts a new round at attempt 1, so (job_id, attempt) may repeat across rounds.

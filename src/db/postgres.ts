@@ -20,9 +20,23 @@ export function openPostgres(options: PostgresOptions): Database {
   // An idle client that dies (server restart, cut connection) emits 'error' on the pool; without a
   // listener Node would crash the process. The pool drops the client and makes a new one on demand.
   pool.on('error', (error) => options.onPoolError?.(error));
+  // Baton's parameterised statements are a fixed set of constants, so each is prepared once per
+  // connection (a named statement) and PostgreSQL skips parsing and planning on every later call.
+  const statementNames = new Map<string, string>();
+  const nameOf = (text: string) => {
+    let name = statementNames.get(text);
+    if (!name) {
+      name = `baton_${statementNames.size + 1}`;
+      statementNames.set(text, name);
+    }
+    return name;
+  };
   return {
     engine: 'postgres',
-    query: (text, params) => pool.query(text, params as unknown[]),
+    query: (text, params) =>
+      params === undefined
+        ? pool.query(text)
+        : pool.query({ name: nameOf(text), text, values: params as unknown[] }),
     async transaction(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;

@@ -57,6 +57,7 @@ export function startExecution(
     controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
   });
   aborted.catch(() => {});
+  let log: Logger | undefined;
   return {
     job,
     definition,
@@ -66,12 +67,16 @@ export function startExecution(
     startedAt: performance.now(),
     renewedAt: claimSentAt,
     completedInTransaction: false,
-    log: parentLog.child({
-      jobId: job.id,
-      kind: job.kind,
-      attempt: job.attempts,
-      traceId: job.traceId ?? undefined,
-    }),
+    // Made on first use: at level warn most jobs never log, and a child logger per job is not free.
+    get log() {
+      log ??= parentLog.child({
+        jobId: job.id,
+        kind: job.kind,
+        attempt: job.attempts,
+        traceId: job.traceId ?? undefined,
+      });
+      return log;
+    },
   };
 }
 

