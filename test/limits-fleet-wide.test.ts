@@ -151,17 +151,21 @@ describe('a claim that waited for the kind lock', () => {
     timeout: 90_000,
   }, async () => {
     const baton = connectBaton(database);
-    const held = (kind: string) =>
-      database.rows(`select count(*)::int as n from baton.jobs where kind = $1 and state = 'running'`, [
-        kind,
-      ]);
-    // Fill every slot and buffer (3 workers x (8 slots + 8 prefetch)) with ledger.record jobs, so
-    // that no worker claims a limited kind until they finish.
+    // Keep every slot and buffer (3 workers x (8 slots + 8 prefetch)) busy with ledger.record jobs,
+    // with more waiting, so that no worker claims a limited kind until the fill runs out.
     const fill = await baton.enqueueMany(
       record,
-      Array.from({ length: 48 }, () => ({ payload: { sleepMs: 1500 } })),
+      Array.from({ length: 96 }, () => ({ payload: { sleepMs: 1000 } })),
     );
-    await pollUntil('every slot to be busy', async () => (await held('ledger.record'))[0].n === 48);
+    await pollUntil('every worker to hold 16 jobs, with more pending', async () => {
+      const [row] = await database.rows(
+        `select (select count(*)::int from baton.jobs where id = any($1) and state = 'pending') as pending,
+                array(select count(*)::int from baton.jobs where id = any($1) and state = 'running'
+                      group by worker_id) as held`,
+        [fill.map((job) => job.id)],
+      );
+      return row.pending >= 24 && String(row.held) === '16,16,16';
+    });
     const stalled = await database.pool.connect();
     let ids: string[] = [];
     try {
