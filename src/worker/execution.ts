@@ -15,10 +15,12 @@ export type AbortReason = 'timeout' | 'lease_lost' | 'cancelled' | 'shutdown';
 export interface Execution {
   job: Job;
   definition: KindDefinition;
-  controller: AbortController;
-  /** Rejects when the signal aborts, so the slot is freed even if the handler ignores the signal. */
+  /** The handler's signal, made on first use (most handlers of short jobs never look at it). */
+  readonly signal: AbortSignal;
+  /** Rejects when the job is aborted, so the slot is freed even if the handler ignores the signal. */
   aborted: Promise<never>;
   abortReason?: AbortReason;
+  abort(reason: AbortReason): void;
   /** `running` while the handler runs; `finishing` while its outcome is written. */
   phase: 'running' | 'finishing';
   /** performance.now() of the claim; durations are measured from here. */
@@ -52,17 +54,35 @@ export function startExecution(
   parentLog: Logger,
   claimSentAt: number,
 ): Execution {
-  const controller = new AbortController();
+  let rejectAborted!: (error: Error) => void;
   const aborted = new Promise<never>((_, reject) => {
-    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+    rejectAborted = reject;
   });
   aborted.catch(() => {});
+  let controller: AbortController | undefined;
+  let abortError: Error | undefined;
   let log: Logger | undefined;
   return {
     job,
     definition,
-    controller,
     aborted,
+    get signal() {
+      if (!controller) {
+        controller = new AbortController();
+        if (abortError) controller.abort(abortError);
+      }
+      return controller.signal;
+    },
+    abort(reason: AbortReason) {
+      if (this.abortReason) return;
+      this.abortReason = reason;
+      abortError = Object.assign(new Error(`job ${job.id} aborted: ${reason}`), {
+        name: reason === 'timeout' ? 'TimeoutError' : 'AbortError',
+        reason,
+      });
+      controller?.abort(abortError);
+      rejectAborted(abortError);
+    },
     phase: 'running',
     startedAt: performance.now(),
     renewedAt: claimSentAt,
@@ -81,11 +101,7 @@ export function startExecution(
 }
 
 export function abortExecution(execution: Execution, reason: AbortReason): void {
-  if (execution.controller.signal.aborted) return;
-  execution.abortReason = reason;
-  const error = new Error(`job ${execution.job.id} aborted: ${reason}`);
-  error.name = reason === 'timeout' ? 'TimeoutError' : 'AbortError';
-  execution.controller.abort(Object.assign(error, { reason }));
+  execution.abort(reason);
 }
 
 const elapsed = (execution: Execution) => Math.round(performance.now() - execution.startedAt);
@@ -249,8 +265,12 @@ function createContext(execution: Execution, deps: ExecutionDeps): JobContext<un
   const { job } = execution;
   return {
     job: job as Job<unknown, never>,
-    signal: execution.controller.signal,
-    log: execution.log,
+    get signal() {
+      return execution.signal;
+    },
+    get log() {
+      return execution.log;
+    },
     async progress(value: unknown) {
       const { rows } = await deps.db.query(jobProgress, [
         job.id,
@@ -260,7 +280,7 @@ function createContext(execution: Execution, deps: ExecutionDeps): JobContext<un
       return rows.length > 0;
     },
     async completeInTransaction<Result>(work: (tx: Queryable) => Promise<Result>): Promise<Result> {
-      if (execution.controller.signal.aborted) throw new LeaseLostError(job.id);
+      if (execution.abortReason) throw new LeaseLostError(job.id);
       // While the transaction runs the heartbeat must not read the cleared token as a lost lease.
       execution.phase = 'finishing';
       const result = await deps

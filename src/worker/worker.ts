@@ -440,7 +440,7 @@ export class Worker {
   }
 
   private enqueueLocally(row: Record<string, unknown>, claimSentAt: number): void {
-    const job = jobFromRow(row);
+    const job = { ...jobFromRow(row), workerId: this.id };
     const execution = startExecution(job, this.kinds.get(job.kind)!, this.log, claimSentAt);
     this.buffer.push(execution);
     this.counts.claimed++;
@@ -538,7 +538,7 @@ export class Worker {
   }
 
   private loseLease(execution: Execution): void {
-    if (execution.controller.signal.aborted) return;
+    if (execution.abortReason) return;
     this.counts.leaseLost++;
     logLeaseLost(execution, 'heartbeat');
     abortExecution(execution, 'lease_lost');
