@@ -362,8 +362,13 @@ export class Worker {
         this.claimAgain = false;
         const held = this.running.size + this.buffer.length;
         const free = Math.max(0, this.settings.concurrency - held);
-        const room = this.settings.concurrency + this.prefetchNow() - held;
-        if (room <= 0 || !this.mayHaveMore || this.state !== 'running') break;
+        const prefetch = this.prefetchNow();
+        const room = this.settings.concurrency + prefetch - held;
+        // With free slots, claim at once; otherwise only top the buffer up once it is half empty, so
+        // that one large claim is in flight rather than a stream of tiny ones (measured on a 50,000
+        // no-op drain: claims alternated 524 and 20 jobs, and the tiny ones delayed the large).
+        const worthClaiming = free > 0 || room >= Math.max(1, prefetch / 2);
+        if (room <= 0 || !worthClaiming || !this.mayHaveMore || this.state !== 'running') break;
         const wakeupsBefore = this.wakeups;
         const sentAt = performance.now();
         const claimed = await this.claim(room, free);
