@@ -163,15 +163,44 @@ export class Worker {
     if (this.state !== 'idle')
       throw new BatonError('CONFIG_INVALID', `worker ${this.id} was already started`);
     this.state = 'starting';
-    const version = await schemaVersion(this.baton.db);
-    if (version < latestMigrationVersion()) {
+    try {
+      await this.register();
+    } catch (error) {
+      // Leave nothing half-started: no registry row, no listener, no timers.
       this.state = 'stopped';
+      for (const timer of this.timers.splice(0)) clearInterval(timer);
+      await this.subscription?.close().catch(() => {});
+      await this.baton.db.query(workerDeregister, [this.id]).catch(() => {});
+      throw error;
+    }
+    this.every(this.settings.pollIntervalMs, () => this.wake());
+    this.every(this.settings.heartbeatMs, () => this.heartbeat());
+    this.every(this.settings.recoveryIntervalMs, () => this.recover());
+    this.installSignalHandlers();
+    this.state = 'running';
+    this.log.info(
+      {
+        event: 'worker.started',
+        kinds: [...this.kinds.keys()],
+        concurrency: this.settings.concurrency,
+        leaseMs: this.settings.leaseMs,
+      },
+      'worker started',
+    );
+    void this.recover();
+    this.wake();
+  }
+
+  /** Writes the registry row and the kinds' limits, and starts listening. */
+  private async register(): Promise<void> {
+    const db = this.baton.db;
+    const version = await schemaVersion(db);
+    if (version < latestMigrationVersion()) {
       throw new BatonError(
         'SCHEMA_OUTDATED',
         `database schema is at version ${version}, Baton needs ${latestMigrationVersion()}: run \`baton migrate\``,
       );
     }
-    const db = this.baton.db;
     await db.query(workerRegister, [
       this.id,
       hostname(),
@@ -202,22 +231,6 @@ export class Worker {
         );
       },
     });
-    this.every(this.settings.pollIntervalMs, () => this.wake());
-    this.every(this.settings.heartbeatMs, () => this.heartbeat());
-    this.every(this.settings.recoveryIntervalMs, () => this.recover());
-    this.installSignalHandlers();
-    this.state = 'running';
-    this.log.info(
-      {
-        event: 'worker.started',
-        kinds: [...this.kinds.keys()],
-        concurrency: this.settings.concurrency,
-        leaseMs: this.settings.leaseMs,
-      },
-      'worker started',
-    );
-    void this.recover();
-    this.wake();
   }
 
   /**
