@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type BatonClient, createBaton } from '../client.js';
+import type { JobOptions } from '../core/enqueue.js';
 import { defineKind } from '../core/kinds.js';
 import { BatonError } from '../errors.js';
 import type { QueueStats } from '../types.js';
@@ -48,14 +49,9 @@ export async function runWorker(options: {
   // The worker stops on SIGTERM/SIGINT, then exits the process.
 }
 
-interface EnqueueFlags {
+/** The CLI's enqueue flags are the library's job options (but runAt) plus the module to validate with. */
+interface EnqueueFlags extends Omit<JobOptions, 'runAt'> {
   jobs?: string;
-  delayMs?: number;
-  priority?: number;
-  maxAttempts?: number;
-  idempotencyKey?: string;
-  traceId?: string;
-  group?: string;
 }
 
 export async function runEnqueue(kind: string, payloadText: string, flags: EnqueueFlags): Promise<void> {
