@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { retryDelayMs } from '../core/backoff.js';
-import type { BackoffPolicy, JobContext, KindDefinition } from '../core/kinds.js';
+import type { BackoffPolicy, JobContext, JobLogger, KindDefinition } from '../core/kinds.js';
 import type { Database, Queryable } from '../db/database.js';
 import { isTerminalCode, JobError, LeaseLostError } from '../errors.js';
 import { jobCompleteMany, jobFail, jobLockHeld, jobProgress } from '../sql/jobs-lease.js';
@@ -28,7 +28,7 @@ export interface Execution {
   /** performance.now() when the last successful lease renewal (or the claim) was sent. */
   renewedAt: number;
   completedInTransaction: boolean;
-  log: Logger;
+  log: JobLogger;
 }
 
 export interface ExecutionDeps {
@@ -61,7 +61,7 @@ export function startExecution(
   aborted.catch(() => {});
   let controller: AbortController | undefined;
   let abortError: Error | undefined;
-  let log: Logger | undefined;
+  const log = new LazyJobLogger(parentLog, job);
   return {
     job,
     definition,
@@ -87,17 +87,41 @@ export function startExecution(
     startedAt: performance.now(),
     renewedAt: claimSentAt,
     completedInTransaction: false,
-    // Made on first use: at level warn most jobs never log, and a child logger per job is not free.
-    get log() {
-      log ??= parentLog.child({
-        jobId: job.id,
-        kind: job.kind,
-        attempt: job.attempts,
-        traceId: job.traceId ?? undefined,
-      });
-      return log;
-    },
+    log,
   };
+}
+
+/**
+ * A job's logger: the pino child with the job's fields is made only when a line is actually
+ * written at an enabled level. At level warn a drain logs nothing per job, and a child per job
+ * showed in its profile.
+ */
+class LazyJobLogger implements JobLogger {
+  private child?: Logger;
+  constructor(
+    private readonly parent: Logger,
+    private readonly job: Job,
+  ) {}
+  info(fields: Record<string, unknown>, message?: string): void {
+    this.write('info', fields, message);
+  }
+  warn(fields: Record<string, unknown>, message?: string): void {
+    this.write('warn', fields, message);
+  }
+  error(fields: Record<string, unknown>, message?: string): void {
+    this.write('error', fields, message);
+  }
+  private write(level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, message?: string): void {
+    if (!this.parent.isLevelEnabled(level)) return;
+    const { job } = this;
+    this.child ??= this.parent.child({
+      jobId: job.id,
+      kind: job.kind,
+      attempt: job.attempts,
+      traceId: job.traceId ?? undefined,
+    });
+    this.child[level](fields, message);
+  }
 }
 
 export function abortExecution(execution: Execution, reason: AbortReason): void {
@@ -111,7 +135,7 @@ const elapsed = (execution: Execution) => Math.round(performance.now() - executi
  * and the next state (retry or dead letter) in one statement. Every write is fenced by the lease.
  */
 export async function runExecution(execution: Execution, deps: ExecutionDeps): Promise<void> {
-  const { job, definition, log } = execution;
+  const { job, definition } = execution;
   let resultJson: string;
   try {
     const parsed = definition.payload.safeParse(job.payload);
@@ -130,7 +154,7 @@ export async function runExecution(execution: Execution, deps: ExecutionDeps): P
     }
     if (execution.completedInTransaction) {
       deps.onHandlerSettled(execution);
-      log.info(
+      execution.log.info(
         { event: 'job.completed', durationMs: elapsed(execution), transactional: true },
         'job completed',
       );
@@ -151,14 +175,14 @@ export async function runExecution(execution: Execution, deps: ExecutionDeps): P
   const held = await writeWithRetry(execution, deps, 'complete', () =>
     deps.completions.complete(job.id, job.leaseToken!, resultJson),
   );
-  if (held) log.info({ event: 'job.completed', durationMs: elapsed(execution) }, 'job completed');
+  if (held) execution.log.info({ event: 'job.completed', durationMs: elapsed(execution) }, 'job completed');
   else logLeaseLost(execution, 'complete');
 }
 
 async function settleFailure(execution: Execution, deps: ExecutionDeps, error: unknown): Promise<void> {
-  const { job, definition, log } = execution;
+  const { job, definition } = execution;
   if (execution.completedInTransaction) {
-    log.warn(
+    execution.log.warn(
       { event: 'job.completed', durationMs: elapsed(execution), err: error },
       'handler threw after its transactional completion committed; the job stays completed',
     );
@@ -169,7 +193,7 @@ async function settleFailure(execution: Execution, deps: ExecutionDeps, error: u
       if (execution.phase === 'running') await deps.handBack(execution);
       return;
     case 'cancelled':
-      log.info(
+      execution.log.info(
         { event: 'job.cancelled', durationMs: elapsed(execution) },
         'running job was cancelled; its handler was aborted',
       );
@@ -209,8 +233,8 @@ async function settleFailure(execution: Execution, deps: ExecutionDeps, error: u
   if (!outcome) {
     logLeaseLost(execution, 'fail');
   } else if (outcome.state === 'failed') {
-    log.warn({ event: 'job.failed', ...fields }, 'job failed for good');
-    log.warn(
+    execution.log.warn({ event: 'job.failed', ...fields }, 'job failed for good');
+    execution.log.warn(
       {
         event: 'job.dead_lettered',
         reason: terminal ? 'non_retryable' : 'max_attempts_exceeded',
@@ -219,7 +243,7 @@ async function settleFailure(execution: Execution, deps: ExecutionDeps, error: u
       'job dead-lettered',
     );
   } else {
-    log.info(
+    execution.log.info(
       { event: 'job.retry_scheduled', ...fields, delayMs: outcome.delay_ms },
       'attempt failed; retry scheduled',
     );
