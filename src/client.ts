@@ -43,6 +43,20 @@ export class BatonClient extends Baton {
   }
 }
 
+/** An optional integer setting from the environment; a bad value names the variable. */
+function integerFromEnv(variable: string, min: number, max: number): number | undefined {
+  const text = process.env[variable];
+  if (text === undefined || text === '') return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new BatonError(
+      'CONFIG_INVALID',
+      `invalid setting ${variable}=${JSON.stringify(text)}: expected an integer from ${min} to ${max}`,
+    );
+  }
+  return value;
+}
+
 /**
  * Connects to PostgreSQL.
  *
@@ -67,10 +81,12 @@ export function createBaton(options: BatonOptions = {}): BatonClient {
       'DATABASE_URL / connectionString is not a valid URL (expected postgres://user@host:port/database)',
     );
   }
-  const db = openPostgres({ connectionString, maxConnections: options.maxConnections });
+  const maxConnections = options.maxConnections ?? integerFromEnv('BATON_MAX_CONNECTIONS', 1, 1000);
+  const maxPayloadBytes = options.maxPayloadBytes ?? integerFromEnv('BATON_MAX_PAYLOAD_BYTES', 1, 1024 ** 3);
+  const db = openPostgres({ connectionString, maxConnections });
   // Handlers' transactional completions use their own pool, so a handler that holds or leaks
   // connections cannot starve the worker's heartbeats and completions.
-  return new BatonClient(db, options, (connections) =>
+  return new BatonClient(db, { ...options, maxPayloadBytes }, (connections) =>
     openPostgres({ connectionString, maxConnections: connections }),
   );
 }

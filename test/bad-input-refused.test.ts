@@ -111,6 +111,9 @@ describe('worker start-up', () => {
     ['BATON_LEASE_MS', '10'],
     ['BATON_KIND_CONCURRENCY', '{bad json'],
     ['BATON_GROUP_CONCURRENCY', '{"ledger.grouped":0}'],
+    ['BATON_PREFETCH', '-1'],
+    ['BATON_MAX_CONNECTIONS', '0'],
+    ['BATON_MAX_PAYLOAD_BYTES', 'lots'],
   ])('%s=%s stops start-up with a message naming it, and registers no worker', async (variable, value) => {
     const worker = await startWorker(database.url, { env: { [variable]: value }, waitStarted: false });
     const { code } = await worker.exited;
