@@ -42,12 +42,30 @@ test('when the database cannot be reached start() rejects, the worker ends stopp
   await baton.close();
 });
 
-test('a worker that started and stopped leaves no registry row', async () => {
+test('a running worker inspects as running and registered; once stopped it leaves no registry row', async () => {
   const baton = createBaton({ connectionString: migrated.url });
-  const worker = baton.createWorker({ kinds: [noop], shutdownSignals: [], logLevel: 'silent' });
+  const worker = baton.createWorker({
+    kinds: [noop],
+    concurrency: 3,
+    shutdownSignals: [],
+    logLevel: 'silent',
+  });
+  expect(worker.inspect().state).toBe('idle');
   await worker.start();
-  expect(await migrated.rows('select id from baton.workers')).toEqual([{ id: worker.id }]);
+  const live = worker.inspect();
+  expect(live).toMatchObject({
+    id: worker.id,
+    state: 'running',
+    concurrency: 3,
+    kinds: ['start.noop'],
+    running: [],
+  });
+  expect(await migrated.rows('select id, kinds, concurrency from baton.workers')).toEqual([
+    { id: worker.id, kinds: ['start.noop'], concurrency: 3 },
+  ]);
+  expect((await baton.listWorkers()).map((info) => info.id)).toEqual([worker.id]);
   await worker.stop();
+  expect(worker.inspect().state).toBe('stopped');
   expect(await migrated.rows('select id from baton.workers')).toEqual([]);
   await baton.close();
 });
