@@ -17,8 +17,8 @@ export interface Execution {
   definition: KindDefinition;
   /** The handler's signal, made on first use (most handlers of short jobs never look at it). */
   readonly signal: AbortSignal;
-  /** Rejects when the job is aborted, so the slot is freed even if the handler ignores the signal. */
-  aborted: Promise<never>;
+  /** Set while the handler runs: rejects its run when the job is aborted, so the slot is freed even if the handler ignores the signal. */
+  onAbort?: (error: Error) => void;
   abortReason?: AbortReason;
   abort(reason: AbortReason): void;
   /** `running` while the handler runs; `finishing` while its outcome is written. */
@@ -54,18 +54,12 @@ export function startExecution(
   parentLog: Logger,
   claimSentAt: number,
 ): Execution {
-  let rejectAborted!: (error: Error) => void;
-  const aborted = new Promise<never>((_, reject) => {
-    rejectAborted = reject;
-  });
-  aborted.catch(() => {});
   let controller: AbortController | undefined;
   let abortError: Error | undefined;
   const log = new LazyJobLogger(parentLog, job);
   return {
     job,
     definition,
-    aborted,
     get signal() {
       if (!controller) {
         controller = new AbortController();
@@ -81,7 +75,7 @@ export function startExecution(
         reason,
       });
       controller?.abort(abortError);
-      rejectAborted(abortError);
+      this.onAbort?.(abortError);
     },
     phase: 'running',
     startedAt: performance.now(),
@@ -146,9 +140,15 @@ export async function runExecution(execution: Execution, deps: ExecutionDeps): P
     const timer = setTimeout(() => abortExecution(execution, 'timeout'), definition.timeoutMs);
     let result: unknown;
     try {
-      const running = definition.handler!(parsed.data as never, createContext(execution, deps));
-      Promise.resolve(running).catch(() => {}); // a handler abandoned after an abort may still reject later
-      result = await Promise.race([running, execution.aborted]);
+      // One promise settles the run: the handler's outcome or the abort, whichever comes first. A
+      // handler abandoned after an abort may still settle later; that lands on a settled promise.
+      result = await new Promise((resolve, reject) => {
+        execution.onAbort = reject;
+        Promise.resolve(definition.handler!(parsed.data as never, createContext(execution, deps))).then(
+          resolve,
+          reject,
+        );
+      });
     } finally {
       clearTimeout(timer);
     }

@@ -487,22 +487,25 @@ export class Worker {
     const { job } = execution;
     execution.startedAt = performance.now();
     this.running.set(job.id, execution);
-    runExecution(execution, this.deps)
-      .then(() => {
+    const settle = () => {
+      this.releaseSlot(execution);
+      this.finishing.delete(job.id);
+      if (this.running.size === 0 && this.finishing.size === 0) this.drained?.();
+    };
+    runExecution(execution, this.deps).then(
+      () => {
         if (execution.abortReason === undefined) this.counts.completed++;
-      })
-      .catch((error) => {
+        settle();
+      },
+      (error) => {
         this.counts.failed++;
         execution.log.error(
           { event: 'job.outcome_unwritten', err: error },
           'could not write the outcome; the lease will expire and the job will be recovered',
         );
-      })
-      .finally(() => {
-        this.releaseSlot(execution);
-        this.finishing.delete(job.id);
-        if (this.running.size === 0 && this.finishing.size === 0) this.drained?.();
-      });
+        settle();
+      },
+    );
   }
 
   private releaseSlot(execution: Execution): void {
