@@ -42,15 +42,11 @@ async function enqueueAndTime(): Promise<number> {
   }
 }
 
-/**
- * Backends of the worker's LISTEN connection: the only ones on the test database whose last
- * statement is a LISTEN or the listener's health probe (`select 1`); Baton's pool runs neither.
- */
+/** Backends of the worker's LISTEN connection, which names itself `baton_listener`. */
 const listenBackends = () =>
   database.rows<{ pid: number }>(
     `select pid from pg_stat_activity
-     where datname = current_database() and pid <> pg_backend_pid()
-       and (query ilike 'listen %' or query = 'select 1')`,
+     where datname = current_database() and pid <> pg_backend_pid() and application_name = 'baton_listener'`,
   );
 
 test('the worker reconnects its LISTEN connection after it is terminated, and NOTIFY wakes it again', {

@@ -22,6 +22,8 @@ export interface ListenHandlers {
   /** The listening connection was lost; notifications may be missed until `onConnected` fires again. */
   onLost(error: Error): void;
   onConnected(): void;
+  /** LISTEN connects but does not deliver (a transaction-pooling proxy): listening has stopped for good. */
+  onUnavailable?(reason: string): void;
 }
 
 /** One connection inside an open transaction. */

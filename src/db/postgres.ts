@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Database, ListenHandlers, Queryable, Subscription } from './database.js';
 
@@ -108,19 +109,42 @@ async function listenWithReconnect(
 
   const connect = async () => {
     reconnectTimer = undefined;
-    const next = new pg.Client({ connectionString, keepAlive: true, connectionTimeoutMillis: healthCheckMs });
+    const next = new pg.Client({
+      connectionString,
+      keepAlive: true,
+      connectionTimeoutMillis: healthCheckMs,
+      // Operators (and tests) can tell the listener from pooled connections in pg_stat_activity.
+      application_name: 'baton_listener',
+    });
     next.on('error', (error) => client === next && dropClient(error));
     next.on('end', () => client === next && dropClient(new Error('LISTEN connection ended')));
-    next.on('notification', (message) => handlers.onNotification(message.channel, message.payload ?? ''));
+    next.on('notification', (message) => {
+      if (message.channel !== LISTEN_PROBE_CHANNEL)
+        handlers.onNotification(message.channel, message.payload ?? '');
+    });
     client = next;
+    let delivers: boolean;
     try {
       await next.connect();
       for (const channel of channels) await next.query(`listen ${pg.escapeIdentifier(channel)}`);
+      delivers = await notificationsArrive(next, healthCheckMs);
     } catch (error) {
       if (client === next) dropClient(error as Error);
       return;
     }
     if (closed || client !== next) return;
+    if (!delivers) {
+      // A transaction-pooling proxy (PgBouncer in transaction mode) accepts LISTEN but never
+      // delivers: stop trying, say so once, and leave the work to polling.
+      client = undefined;
+      next.removeAllListeners();
+      next.on('error', () => {});
+      await next.end().catch(() => {});
+      handlers.onUnavailable?.(
+        `a notification sent on this connection did not come back within ${healthCheckMs} ms (a transaction-pooling proxy?)`,
+      );
+      return;
+    }
     retryDelayMs = 100;
     lost = false;
     handlers.onConnected();
@@ -162,6 +186,36 @@ async function listenWithReconnect(
       }
     },
   };
+}
+
+const LISTEN_PROBE_CHANNEL = 'baton_listen_probe';
+
+/**
+ * Whether this connection receives notifications: it listens on a probe channel and notifies
+ * itself. Through a direct or session-pooled connection the probe comes back at once.
+ */
+async function notificationsArrive(client: pg.Client, timeoutMs: number): Promise<boolean> {
+  const channel = LISTEN_PROBE_CHANNEL;
+  const token = randomUUID();
+  let onNotification!: (message: pg.Notification) => void;
+  const arrived = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    onNotification = (message) => {
+      if (message.channel === channel && message.payload === token) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    };
+  });
+  client.on('notification', onNotification);
+  try {
+    await client.query(`listen ${channel}`);
+    await client.query('select pg_notify($1, $2)', [channel, token]);
+    return await arrived;
+  } finally {
+    client.off('notification', onNotification);
+    await client.query(`unlisten ${channel}`).catch(() => {});
+  }
 }
 
 /** A half-open connection never finishes `end()`; destroying the socket frees it at once. */

@@ -223,6 +223,13 @@ export class Worker {
         this.log.info({ event: 'listener.connected' }, 'listening for new jobs');
         this.wake(); // jobs enqueued while we were not listening
       },
+      onUnavailable: (reason) => {
+        this.listening = false;
+        this.log.warn(
+          { event: 'listener.unavailable', reason, pollIntervalMs: this.settings.pollIntervalMs },
+          'LISTEN does not deliver notifications here; polling only',
+        );
+      },
       onLost: (error) => {
         this.listening = false;
         this.log.warn(
