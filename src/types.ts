@@ -105,3 +105,24 @@ export interface WorkerInfo {
   startedAt: Date;
   lastHeartbeatAt: Date;
 }
+
+/** Filters of `listJobs`; every one given must match. */
+export interface JobListFilters {
+  kind?: string;
+  state?: JobState;
+  group?: string;
+  traceId?: string;
+  /** The code of the job's last error. */
+  errorCode?: string;
+  /** Created at or after this time. */
+  createdFrom?: Date;
+  /** Created before this time. */
+  createdBefore?: Date;
+}
+
+export interface JobListPage {
+  /** Newest first. */
+  jobs: Job[];
+  /** Give it back to `listJobs` for the next page; null when this page is the last. */
+  nextCursor: string | null;
+}

@@ -2,10 +2,19 @@ import { z } from 'zod';
 import { type Database, type Queryable, queryRows } from '../db/database.js';
 import { type MigrateResult, migrate } from '../db/migrate.js';
 import { BatonError } from '../errors.js';
-import { deadLetterGet, jobAttemptsList, jobGet, queueStats } from '../sql/jobs-read.js';
+import { deadLetterGet, jobAttemptsList, jobGet, jobListPage, queueStats } from '../sql/jobs-read.js';
 import { jobCancel, jobRetry } from '../sql/jobs-write.js';
 import { workerListLive } from '../sql/workers.js';
-import type { Attempt, JobDetail, KindStats, QueueStats, WorkerInfo } from '../types.js';
+import type {
+  Attempt,
+  JobDetail,
+  JobListFilters,
+  JobListPage,
+  KindStats,
+  QueueStats,
+  WorkerInfo,
+} from '../types.js';
+import { JOB_STATES, type JobState } from '../types.js';
 import {
   buildJobRow,
   type EnqueuedJob,
@@ -25,6 +34,47 @@ export interface BatonCoreOptions {
 }
 
 const uuid = z.uuid();
+
+/** The first page's keyset: every job sorts before ('infinity', this id). */
+const LARGEST_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+
+/** The largest page `listJobs` returns. */
+export const MAX_JOBS_PER_PAGE = 500;
+
+const jobListFiltersSchema = z.strictObject({
+  kind: z.string().min(1).max(512).optional(),
+  state: z.enum(JOB_STATES as [JobState, ...JobState[]]).optional(),
+  group: z.string().min(1).max(512).optional(),
+  traceId: z.string().min(1).max(256).optional(),
+  errorCode: z.string().min(1).max(256).optional(),
+  createdFrom: z.date().optional(),
+  createdBefore: z.date().optional(),
+});
+
+/** A cursor is opaque to callers: base64url of the last row's exact created_at text and id. */
+function encodeJobCursor(createdAt: string, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+}
+
+function decodeJobCursor(cursor: string): { createdAt: string; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    if (
+      typeof createdAt === 'string' &&
+      !Number.isNaN(Date.parse(createdAt)) &&
+      typeof id === 'string' &&
+      uuid.safeParse(id).success
+    ) {
+      return { createdAt, id };
+    }
+  } catch {
+    // Falls through to the error below.
+  }
+  throw new BatonError(
+    'OPTIONS_INVALID',
+    `listJobs: cursor ${JSON.stringify(cursor)} is not one Baton returned`,
+  );
+}
 
 /** Options of an operator action (cancel, retry): each is written to the audit log in the same statement. */
 export interface OperatorOptions {
@@ -134,6 +184,53 @@ export class Baton {
       });
     }
     return { ...job, attemptHistory, deadLetter: deadLetter ? deadLetterFromRow(deadLetter) : null };
+  }
+
+  /**
+   * One page of jobs, newest first (by creation time, then id), matching every filter given.
+   * Pass the returned `nextCursor` to get the next page; it is null after the last one. Paging is
+   * keyset-based: jobs created meanwhile appear on no later page and cause no repeats or gaps.
+   *
+   * @example const { jobs, nextCursor } = await baton.listJobs({ kind: 'email.send', state: 'failed' }, { limit: 50 });
+   */
+  async listJobs(
+    filters: JobListFilters = {},
+    page: { cursor?: string | null; limit?: number; client?: Queryable } = {},
+  ): Promise<JobListPage> {
+    const checked = jobListFiltersSchema.safeParse(filters);
+    if (!checked.success) {
+      const issue = checked.error.issues[0]!;
+      throw new BatonError('OPTIONS_INVALID', `listJobs: filter ${issue.path.join('.')}: ${issue.message}`);
+    }
+    const limit = page.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_JOBS_PER_PAGE) {
+      throw new BatonError(
+        'OPTIONS_INVALID',
+        `listJobs: limit must be an integer from 1 to ${MAX_JOBS_PER_PAGE}, got ${page.limit}`,
+      );
+    }
+    const after = page.cursor ? decodeJobCursor(page.cursor) : null;
+    const { kind, state, group, traceId, errorCode, createdFrom, createdBefore } = checked.data;
+    // One row more than the page tells whether another page follows.
+    const rows = await queryRows(page.client ?? this.db, jobListPage, [
+      kind ?? null,
+      state ?? null,
+      group ?? null,
+      traceId ?? null,
+      errorCode ?? null,
+      createdFrom?.toISOString() ?? '-infinity',
+      createdBefore?.toISOString() ?? 'infinity',
+      after?.createdAt ?? 'infinity',
+      after?.id ?? LARGEST_UUID,
+      limit + 1,
+    ]);
+    const more = rows.length > limit;
+    const pageRows = more ? rows.slice(0, limit) : rows;
+    const last = pageRows[pageRows.length - 1];
+    return {
+      jobs: pageRows.map((row) => jobFromRow(row)),
+      nextCursor: more && last ? encodeJobCursor(String(last.created_at_exact), String(last.id)) : null,
+    };
   }
 
   /** Counts per kind and state, and the kinds that have pending jobs but no live worker. */

@@ -129,4 +129,13 @@ create table baton.audit_log (
 create index audit_log_created on baton.audit_log (created_at desc, id desc);
 `,
   },
+  {
+    version: 2,
+    name: 'jobs listed by creation time',
+    sql: `
+-- The API's job list pages newest first on (created_at, id) with a keyset (jobListPage); this
+-- index makes every page an index range walk, however deep.
+create index jobs_created on baton.jobs (created_at desc, id desc);
+`,
+  },
 ];
