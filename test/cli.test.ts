@@ -40,6 +40,7 @@ describe('help', () => {
       worker: /Run a worker for the kinds a module exports/,
       enqueue: /Enqueue one job/,
       stats: /Jobs per kind and state/,
+      serve: /Serve the HTTP API for the kinds a module exports/,
     };
     const [top, ...each] = await Promise.all([
       runCli(['--help']),

@@ -3,6 +3,8 @@ import { type BatonClient, createBaton } from '../client.js';
 import type { JobOptions } from '../core/enqueue.js';
 import { defineKind } from '../core/kinds.js';
 import { BatonError } from '../errors.js';
+import { startHttpServer } from '../http/server.js';
+import { resolveHttpSettings } from '../http/settings.js';
 import type { QueueStats } from '../types.js';
 import { loadKinds } from './load-kinds.js';
 
@@ -47,6 +49,38 @@ export async function runWorker(options: {
     throw error;
   }
   // The worker stops on SIGTERM/SIGINT, then exits the process.
+}
+
+/**
+ * Serves the HTTP API for the kinds a module exports until SIGTERM/SIGINT, then closes the server
+ * (requests in flight finish) and the database pool.
+ */
+export async function runServe(options: { jobs: string }): Promise<void> {
+  const settings = resolveHttpSettings();
+  const kinds = await loadKinds(options.jobs);
+  const baton = connect(kinds);
+  let server: Awaited<ReturnType<typeof startHttpServer>>;
+  try {
+    server = await startHttpServer(baton, settings);
+  } catch (error) {
+    await baton.close();
+    throw error;
+  }
+  if (settings.tokens.length === 0) {
+    process.stderr.write('baton serve: BATON_API_TOKENS is empty; every /api route will answer 401\n');
+  }
+  process.stdout.write(
+    `baton serve: listening on ${server.url} (kinds: ${[...baton.kinds.keys()].join(', ')})\n`,
+  );
+  const stop = async () => {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    await server.close();
+    await baton.close();
+    process.stdout.write('baton serve: stopped\n');
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }
 
 /** The CLI's enqueue flags are the library's job options (but runAt) plus the module to validate with. */

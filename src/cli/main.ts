@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { BatonError } from '../errors.js';
-import { runEnqueue, runMigrate, runStats, runWorker } from './commands.js';
+import { runEnqueue, runMigrate, runServe, runStats, runWorker } from './commands.js';
 import { runDev } from './dev.js';
 
 const integer = (name: string) => (value: string) => {
@@ -40,6 +40,14 @@ program
   .option('--concurrency <n>', 'jobs at once (overrides BATON_CONCURRENCY)', integer('--concurrency'))
   .option('--no-migrate', 'do not apply migrations before starting')
   .action(runWorker);
+
+program
+  .command('serve')
+  .description(
+    'Serve the HTTP API for the kinds a module exports; settings from BATON_HTTP_* and BATON_API_TOKENS (see docs/http.md)',
+  )
+  .requiredOption('--jobs <module>', 'module exporting the kind definitions that may be enqueued')
+  .action(runServe);
 
 program
   .command('enqueue')

@@ -1,0 +1,35 @@
+import type { AddressInfo } from 'node:net';
+import { type ServerType, serve } from '@hono/node-server';
+import type { Baton } from '../core/baton.js';
+import { createApp } from './app.js';
+import type { HttpSettings } from './settings.js';
+
+export interface HttpServer {
+  /** The address it listens on, e.g. http://127.0.0.1:8080. */
+  url: string;
+  port: number;
+  /** Stops accepting connections, lets requests in flight finish, then resolves. */
+  close(): Promise<void>;
+}
+
+/** Serves the API of `baton` with Node's HTTP server; resolves once it listens. */
+export async function startHttpServer(baton: Baton, settings: HttpSettings): Promise<HttpServer> {
+  const app = createApp(baton, settings);
+  let server: ServerType | undefined;
+  const address = await new Promise<AddressInfo>((resolve, reject) => {
+    server = serve({ fetch: app.fetch, port: settings.port, hostname: settings.host }, resolve);
+    server.once('error', reject);
+  });
+  const listening = server!;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        listening.close((error) => (error ? reject(error) : resolve()));
+        // Idle keep-alive connections would hold close() open; requests in flight still finish.
+        if ('closeIdleConnections' in listening) listening.closeIdleConnections();
+      }),
+  };
+}
