@@ -61,6 +61,7 @@ test('/readyz is 503 when the database does not answer, while /healthz stays 200
 test('`baton serve --jobs <module>` prints its address, serves the API, and exits 0 on SIGTERM', {
   timeout: 60_000,
 }, async () => {
+  await baton.migrate(); // whatever the tests above did: this one needs a migrated database
   const [command, args] = cliCommand(['serve', '--jobs', 'test/fixtures/ledger-kinds.ts']);
   const child = spawn(command, args, {
     env: {
