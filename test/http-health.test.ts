@@ -103,6 +103,11 @@ test('`baton serve --jobs <module>` prints its address, serves the API, and exit
     const [code] = await exited;
     expect(code).toBe(0);
     expect(stdout).toContain('baton serve: stopped');
+    const events = stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line).event);
+    expect(events).toEqual(['http.listening', 'http.stopped']);
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { BatonError, type BatonErrorCode } from '../errors.js';
+import type { Logger } from './logger.js';
 
 /** Codes the HTTP API answers with besides BatonError's own. */
 export type HttpErrorCode =
@@ -13,7 +14,7 @@ export type HttpErrorCode =
   | 'NOT_READY'
   | 'INTERNAL';
 
-/** The one error type of the HTTP layer; `renderError` turns it (and anything else thrown) into a response. */
+/** The one error type of the HTTP layer; `errorRenderer` turns it (and anything else thrown) into a response. */
 export class HttpError extends Error {
   override readonly name = 'HttpError';
   constructor(
@@ -44,15 +45,18 @@ export interface ErrorBody {
 }
 
 /** Renders any error as `{ error: { code, message } }`; the one place an error becomes a response. */
-export function renderError(error: unknown, c: Context): Response {
-  const known =
-    error instanceof HttpError
-      ? error
-      : error instanceof BatonError
-        ? new HttpError(STATUS_OF_BATON_CODE[error.code], error.code, error.message, { cause: error })
-        : null;
-  if (known) return c.json<ErrorBody>({ error: { code: known.code, message: known.message } }, known.status);
-  // Unexpected errors are logged here, but their text stays out of the response.
-  console.error('baton http: unexpected error', error);
-  return c.json<ErrorBody>({ error: { code: 'INTERNAL', message: 'internal error' } }, 500);
+export function errorRenderer(logger: Logger): (error: unknown, c: Context) => Response {
+  return (error, c) => {
+    const known =
+      error instanceof HttpError
+        ? error
+        : error instanceof BatonError
+          ? new HttpError(STATUS_OF_BATON_CODE[error.code], error.code, error.message, { cause: error })
+          : null;
+    if (known)
+      return c.json<ErrorBody>({ error: { code: known.code, message: known.message } }, known.status);
+    // Unexpected errors are logged, but their text stays out of the response.
+    logger.error({ event: 'http.request_failed', method: c.req.method, path: c.req.path, err: error });
+    return c.json<ErrorBody>({ error: { code: 'INTERNAL', message: 'internal error' } }, 500);
+  };
 }

@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import type { Baton } from '../core/baton.js';
-import { createApp } from './app.js';
+import { createApp, type HttpOptions } from './app.js';
+import { createHttpLogger } from './logger.js';
 import type { HttpSettings } from './settings.js';
 
 export interface HttpServer {
@@ -13,8 +14,13 @@ export interface HttpServer {
 }
 
 /** Serves the API of `baton` with Node's HTTP server; resolves once it listens. */
-export async function startHttpServer(baton: Baton, settings: HttpSettings): Promise<HttpServer> {
-  const app = createApp(baton, settings);
+export async function startHttpServer(
+  baton: Baton,
+  settings: HttpSettings,
+  options: HttpOptions = {},
+): Promise<HttpServer> {
+  const logger = options.logger ?? createHttpLogger();
+  const app = createApp(baton, settings, { logger });
   let server: ServerType | undefined;
   const address = await new Promise<AddressInfo>((resolve, reject) => {
     server = serve({ fetch: app.fetch, port: settings.port, hostname: settings.host }, resolve);
@@ -22,14 +28,18 @@ export async function startHttpServer(baton: Baton, settings: HttpSettings): Pro
   });
   const listening = server!;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info({ event: 'http.listening', url, tokens: settings.tokens.length });
   return {
-    url: `http://${host}:${address.port}`,
+    url,
     port: address.port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      await new Promise<void>((resolve, reject) => {
         listening.close((error) => (error ? reject(error) : resolve()));
         // Idle keep-alive connections would hold close() open; requests in flight still finish.
         if ('closeIdleConnections' in listening) listening.closeIdleConnections();
-      }),
+      });
+      logger.info({ event: 'http.stopped', url });
+    },
   };
 }

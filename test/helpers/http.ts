@@ -1,4 +1,5 @@
 import type { Baton } from '../../src/core/baton.js';
+import { createHttpLogger } from '../../src/http/logger.js';
 import { type HttpServer, startHttpServer } from '../../src/http/server.js';
 import type { HttpSettings } from '../../src/http/settings.js';
 
@@ -22,13 +23,11 @@ export async function serveApi(
   baton: Baton,
   settings: Partial<HttpSettings> = {},
 ): Promise<{ server: HttpServer; call: ApiCall }> {
-  const server = await startHttpServer(baton, {
-    port: 0,
-    host: '127.0.0.1',
-    tokens: TEST_TOKENS,
-    bodyLimitBytes: 1024 * 1024,
-    ...settings,
-  });
+  const server = await startHttpServer(
+    baton,
+    { port: 0, host: '127.0.0.1', tokens: TEST_TOKENS, bodyLimitBytes: 1024 * 1024, ...settings },
+    { logger: createHttpLogger('silent') },
+  );
   const call: ApiCall = async (method, path, options = {}) => {
     const headers: Record<string, string> = {};
     const token = options.token === undefined ? OPERATOR_TOKEN : options.token;

@@ -2,12 +2,13 @@ import { Hono } from 'hono';
 import type { Baton } from '../../core/baton.js';
 import { latestMigrationVersion, schemaVersion } from '../../db/migrate.js';
 import { HttpError } from '../errors.js';
+import type { Logger } from '../logger.js';
 
 /**
  * `GET /healthz`: the process answers (no database call). `GET /readyz`: the database answers and
  * its schema is at the version this build needs. Neither needs a token, so load balancers can call them.
  */
-export function healthRoutes(baton: Baton): Hono {
+export function healthRoutes(baton: Baton, logger: Logger): Hono {
   const routes = new Hono();
   routes.get('/healthz', (c) => c.json({ status: 'ok' }));
   routes.get('/readyz', async (c) => {
@@ -17,7 +18,7 @@ export function healthRoutes(baton: Baton): Hono {
       version = await schemaVersion(baton.db);
     } catch (error) {
       // The route is open to anyone, so the driver's message (hosts, database names) stays in the log.
-      console.error('baton http: readyz: the database does not answer', error);
+      logger.warn({ event: 'http.not_ready', err: error });
       throw new HttpError(503, 'NOT_READY', 'the database does not answer', { cause: error });
     }
     if (version < needed) {
