@@ -11,16 +11,18 @@ import { connectBaton, createTestDatabase, type TestDatabase } from './helpers/d
 const item = defineKind({ kind: 'list.item', payload: z.object({ n: z.number() }) });
 const other = defineKind({ kind: 'list.other', payload: z.object({}) });
 
-let database: TestDatabase | undefined;
+// Each test opens its own database; all of them are dropped at the end.
+const databases: TestDatabase[] = [];
 afterAll(async () => {
-  await database?.drop();
+  await Promise.all(databases.map((database) => database.drop()));
 });
 
 const engines: [string, () => Promise<BatonClient>][] = [
   [
     'postgres',
     async () => {
-      database = await createTestDatabase('jobs_list');
+      const database = await createTestDatabase('jobs_list');
+      databases.push(database);
       return connectBaton(database, { kinds: [item, other] });
     },
   ],
