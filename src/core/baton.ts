@@ -23,6 +23,7 @@ import {
   insertJobs,
   MAX_JOBS_PER_CALL,
 } from './enqueue.js';
+import { EnqueueBatcher } from './group-commit.js';
 import { type AnyKindDefinition, indexKinds, type KindDefinition } from './kinds.js';
 import { attemptFromRow, deadLetterFromRow, jobFromRow, workerFromRow } from './rows.js';
 
@@ -91,10 +92,14 @@ export class Baton {
   readonly kinds: Map<string, AnyKindDefinition>;
   readonly maxPayloadBytes: number;
 
+  /** Concurrent single enqueues share statements and commits (group commit); see group-commit.ts. */
+  private readonly enqueueBatcher: EnqueueBatcher;
+
   constructor(
     readonly db: Database,
     options: BatonCoreOptions = {},
   ) {
+    this.enqueueBatcher = new EnqueueBatcher(db);
     this.kinds = indexKinds(options.kinds ?? []);
     this.maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024;
     if (!Number.isInteger(this.maxPayloadBytes) || this.maxPayloadBytes < 1) {
@@ -124,8 +129,11 @@ export class Baton {
   ): Promise<EnqueuedJob> {
     const { client, ...jobOptions } = options;
     const row = buildJobRow(this.resolveKind(kind), payload, jobOptions, this.maxPayloadBytes);
-    const [job] = await insertJobs(client ?? this.db, [row]);
-    return job!;
+    if (client) {
+      const [job] = await insertJobs(client, [row]);
+      return job!;
+    }
+    return this.enqueueBatcher.enqueue(row);
   }
 
   /** Enqueues many jobs of one kind in one statement (one round trip, one NOTIFY); results keep input order. */
@@ -289,8 +297,10 @@ export class Baton {
     return { previousState: row.previous_state };
   }
 
-  close(): Promise<void> {
-    return this.db.close();
+  /** Waits for enqueues in flight, then closes the database. */
+  async close(): Promise<void> {
+    await this.enqueueBatcher.drained();
+    await this.db.close();
   }
 
   resolveKind(kind: AnyKindDefinition | string): AnyKindDefinition {

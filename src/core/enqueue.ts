@@ -62,7 +62,8 @@ const jobOptionsSchema = z.strictObject({
   client: z.unknown().optional(),
 });
 
-interface InsertRow {
+/** A validated job row, ready for `jobInsertMany`. */
+export interface InsertRow {
   id: string;
   kind: string;
   payload: unknown;

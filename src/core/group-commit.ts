@@ -1,0 +1,72 @@
+import type { Queryable } from '../db/database.js';
+import { type EnqueuedJob, type InsertRow, insertJobs } from './enqueue.js';
+
+interface Waiting {
+  row: InsertRow;
+  resolve(job: EnqueuedJob): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit for single enqueues made outside a caller's transaction: enqueues that arrive while
+ * statements are in flight are written together in the next one (one statement, one commit, one
+ * NOTIFY). Each caller is answered only when the statement holding its job has committed, so no
+ * enqueue is acknowledged before it is durable. An idle enqueue goes out at once: no timer, no
+ * added latency.
+ */
+export class EnqueueBatcher {
+  private waiting: Waiting[] = [];
+  private inFlight = 0;
+  private idle?: () => void;
+
+  constructor(
+    private readonly db: Queryable,
+    /** Statements in flight at once; the next batch gathers while they commit. */
+    private readonly maxInFlight = 2,
+    private readonly maxBatch = 1000,
+  ) {}
+
+  enqueue(row: InsertRow): Promise<EnqueuedJob> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ row, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Resolves once nothing is waiting or in flight. */
+  drained(): Promise<void> {
+    if (this.inFlight === 0 && this.waiting.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idle = resolve;
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight && this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, this.maxBatch);
+      this.inFlight++;
+      this.write(batch).finally(() => {
+        this.inFlight--;
+        if (this.inFlight === 0 && this.waiting.length === 0) this.idle?.();
+        this.pump();
+      });
+    }
+  }
+
+  private async write(batch: Waiting[]): Promise<void> {
+    try {
+      const jobs = await insertJobs(
+        this.db,
+        batch.map((entry) => entry.row),
+      );
+      for (const [index, entry] of batch.entries()) entry.resolve(jobs[index]!);
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      // One caller's row must not fail the others: each is tried on its own.
+      await Promise.all(batch.map((entry) => this.write([entry])));
+    }
+  }
+}
