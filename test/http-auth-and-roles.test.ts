@@ -175,13 +175,27 @@ describe('settings', () => {
     ]);
   });
 
-  test('port and body limit are validated naming the variable; defaults are 127.0.0.1:8080 and 1 MiB', () => {
+  test('every setting is validated naming the variable; defaults are 127.0.0.1:8080, 1 MiB, audit kept 30 days', () => {
     expect(resolveHttpSettings({}, {})).toEqual({
       port: 8080,
       host: '127.0.0.1',
       tokens: [],
       bodyLimitBytes: 1024 * 1024,
+      auditTtlDays: 30,
+      auditPruneIntervalMs: 3_600_000,
+      auditPruneBatchSize: 1000,
     });
+    expect(resolveHttpSettings({}, { BATON_AUDIT_TTL_DAYS: '0' }).auditTtlDays).toBe(0);
+    expect(() => resolveHttpSettings({}, { BATON_AUDIT_TTL_DAYS: '-1' })).toThrow(
+      /BATON_AUDIT_TTL_DAYS="-1"/,
+    );
+    expect(() => resolveHttpSettings({}, { BATON_AUDIT_PRUNE_INTERVAL_MS: 'hourly' })).toThrow(
+      /BATON_AUDIT_PRUNE_INTERVAL_MS="hourly"/,
+    );
+    expect(() => resolveHttpSettings({}, { BATON_AUDIT_PRUNE_BATCH_SIZE: '0' })).toThrow(
+      /BATON_AUDIT_PRUNE_BATCH_SIZE="0"/,
+    );
+    expect(() => resolveHttpSettings({ auditPruneBatchSize: 2.5 }, {})).toThrow(/auditPruneBatchSize=2.5/);
     expect(() => resolveHttpSettings({}, { BATON_HTTP_PORT: '70000' })).toThrow(/BATON_HTTP_PORT="70000"/);
     expect(() => resolveHttpSettings({}, { BATON_HTTP_BODY_LIMIT_BYTES: '1kb' })).toThrow(
       /BATON_HTTP_BODY_LIMIT_BYTES="1kb"/,

@@ -15,6 +15,8 @@ import type {
   WorkerInfo,
 } from '../types.js';
 import { JOB_STATES, type JobState } from '../types.js';
+import { AuditLog } from './audit.js';
+import { DeadLetters } from './dead-letters.js';
 import {
   buildJobRow,
   type EnqueuedJob,
@@ -25,6 +27,7 @@ import {
 } from './enqueue.js';
 import { EnqueueBatcher } from './group-commit.js';
 import { type AnyKindDefinition, indexKinds, type KindDefinition } from './kinds.js';
+import { Leases } from './leases.js';
 import { attemptFromRow, deadLetterFromRow, jobFromRow, workerFromRow } from './rows.js';
 
 export interface BatonCoreOptions {
@@ -91,6 +94,12 @@ export interface OperatorOptions {
 export class Baton {
   readonly kinds: Map<string, AnyKindDefinition>;
   readonly maxPayloadBytes: number;
+  /** Dead letters: list, preview, batch retry. */
+  readonly deadLetters: DeadLetters;
+  /** The audit log of operator actions: list, export, prune. */
+  readonly audit: AuditLog;
+  /** Leases for workers outside this process (the HTTP API's claim, heartbeat and report). */
+  readonly leases: Leases;
 
   /** Concurrent single enqueues share statements and commits (group commit); see group-commit.ts. */
   private readonly enqueueBatcher: EnqueueBatcher;
@@ -100,6 +109,9 @@ export class Baton {
     options: BatonCoreOptions = {},
   ) {
     this.enqueueBatcher = new EnqueueBatcher(db);
+    this.deadLetters = new DeadLetters(db);
+    this.audit = new AuditLog(db);
+    this.leases = new Leases(db);
     this.kinds = indexKinds(options.kinds ?? []);
     this.maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024;
     if (!Number.isInteger(this.maxPayloadBytes) || this.maxPayloadBytes < 1) {

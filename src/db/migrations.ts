@@ -138,4 +138,23 @@ create index audit_log_created on baton.audit_log (created_at desc, id desc);
 create index jobs_created on baton.jobs (created_at desc, id desc);
 `,
   },
+  {
+    version: 3,
+    name: 'indexes for operators: dead letters, audit log, finished jobs',
+    sql: `
+-- Dead letters and the audit log page newest first on a keyset (created_at, id) like the job list.
+drop index baton.dead_letters_created;
+create index dead_letters_created on baton.dead_letters (created_at desc, job_id desc);
+create index dead_letters_group on baton.dead_letters (group_key) where group_key is not null;
+create index dead_letters_trace on baton.dead_letters (trace_id) where trace_id is not null;
+create index audit_log_action on baton.audit_log (action, created_at desc, id desc);
+create index audit_log_actor on baton.audit_log (actor, created_at desc, id desc);
+create index audit_log_batch on baton.audit_log (batch_id) where batch_id is not null;
+create index audit_log_job on baton.audit_log (job_id) where job_id is not null;
+-- Completions and failures per minute (console chart, /metrics) and retention read finished jobs
+-- and attempts by time. Only a finishing update adds an entry: a claim leaves finished_at null.
+create index jobs_finished on baton.jobs (finished_at) where finished_at is not null;
+create index job_attempts_finished on baton.job_attempts (finished_at);
+`,
+  },
 ];

@@ -2,10 +2,17 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Baton } from '../core/baton.js';
 import { type ApiEnv, requireToken } from './auth.js';
+import { consoleRoutes } from './console.js';
 import { errorRenderer, HttpError } from './errors.js';
 import { createHttpLogger, type Logger } from './logger.js';
-import { healthRoutes } from './routes/health.js';
-import { jobRoutes } from './routes/jobs.js';
+import { buildOpenApiDocument, type Operation } from './openapi.js';
+import { auditOperations, auditRoutes } from './routes/audit.js';
+import { deadLetterOperations, deadLetterRoutes } from './routes/dead-letters.js';
+import { healthOperations, healthRoutes } from './routes/health.js';
+import { jobLeaseOperations, jobLeaseRoutes } from './routes/job-leases.js';
+import { jobOperations, jobRoutes } from './routes/jobs.js';
+import { metricsOperations, metricsRoutes } from './routes/metrics.js';
+import { opsOperations, opsRoutes } from './routes/ops.js';
 import type { HttpSettings } from './settings.js';
 
 export interface HttpOptions {
@@ -13,9 +20,29 @@ export interface HttpOptions {
   logger?: Logger;
 }
 
+/** Every operation of the API, in the order the OpenAPI document lists them. */
+export const API_OPERATIONS: readonly Operation[] = [
+  ...healthOperations,
+  ...jobOperations,
+  ...jobLeaseOperations,
+  ...deadLetterOperations,
+  ...opsOperations,
+  ...auditOperations,
+  ...metricsOperations,
+  {
+    method: 'get',
+    path: '/api/openapi.json',
+    summary: 'This OpenAPI document, generated from the schemas that validate the requests',
+    access: 'viewer',
+  },
+];
+
+const VERSION = '0.1.0';
+
 /**
  * The HTTP API over a Baton core, as a Hono app (it does not listen; see server.ts). Health routes
- * are open; everything under /api needs a bearer token, and actions need the operator role.
+ * are open; everything else needs a bearer token (or the console's session), and actions need the
+ * operator role.
  */
 export function createApp(
   baton: Baton,
@@ -29,7 +56,10 @@ export function createApp(
     throw new HttpError(404, 'NOT_FOUND', 'no such route');
   });
   app.route('/', healthRoutes(baton, logger));
-  app.use('/api/*', requireToken(settings.tokens));
+  app.route('/ops', consoleRoutes());
+  const authenticate = requireToken(settings.tokens);
+  app.use('/api/*', authenticate);
+  app.use('/metrics', authenticate);
   app.use(
     '/api/*',
     bodyLimit({
@@ -43,6 +73,14 @@ export function createApp(
       },
     }),
   );
+  // Claim, heartbeat and report first: `/api/jobs/claim` must not be read as a job id.
+  app.route('/api/jobs', jobLeaseRoutes(baton));
   app.route('/api/jobs', jobRoutes(baton));
+  app.route('/api/dead-letters', deadLetterRoutes(baton));
+  app.route('/api/audit-logs', auditRoutes(baton));
+  app.route('/api/ops', opsRoutes(baton));
+  app.route('/metrics', metricsRoutes(baton));
+  const openApi = buildOpenApiDocument(API_OPERATIONS, VERSION);
+  app.get('/api/openapi.json', (c) => c.json(openApi));
   return app;
 }

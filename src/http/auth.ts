@@ -42,15 +42,26 @@ export function requireToken(tokens: readonly ApiToken[]): MiddlewareHandler<Api
   };
 }
 
+/** Refuses callers whose role is not one of `roles`. */
+export function requireRole(...roles: ApiRole[]): MiddlewareHandler<ApiEnv> {
+  return async (c, next) => {
+    const caller = c.get('caller');
+    if (!roles.includes(caller.role)) {
+      throw new HttpError(
+        403,
+        'FORBIDDEN',
+        `actor ${caller.actor} is a ${caller.role}; this action needs ${roles.map((role) => `a ${role}`).join(' or ')}`,
+      );
+    }
+    await next();
+  };
+}
+
 /** Refuses callers whose role is not `operator` (viewers only read). */
-export const requireOperator: MiddlewareHandler<ApiEnv> = async (c, next) => {
-  const caller = c.get('caller');
-  if (caller.role !== 'operator') {
-    throw new HttpError(
-      403,
-      'FORBIDDEN',
-      `actor ${caller.actor} is a ${caller.role}; this action needs an operator`,
-    );
-  }
-  await next();
-};
+export const requireOperator = requireRole('operator');
+
+/** Refuses callers who may not read (a `worker` token only claims and reports). */
+export const requireReader = requireRole('viewer', 'operator');
+
+/** Lets through workers and operators: claim, heartbeat, report. */
+export const requireWorker = requireRole('worker', 'operator');

@@ -1,7 +1,11 @@
 import { BatonError } from '../errors.js';
 
-export type ApiRole = 'viewer' | 'operator';
-export const API_ROLES: readonly ApiRole[] = ['viewer', 'operator'];
+/**
+ * `viewer` reads everything; `operator` also acts (enqueue, retry, cancel, prune); `worker` only
+ * claims jobs and heartbeats and reports the ones it holds (workers in other languages).
+ */
+export type ApiRole = 'viewer' | 'operator' | 'worker';
+export const API_ROLES: readonly ApiRole[] = ['viewer', 'operator', 'worker'];
 
 /** One API token: who holds it (recorded in the audit log) and what it may do. */
 export interface ApiToken {
@@ -20,13 +24,22 @@ export interface HttpSettings {
   /** `BATON_HTTP_HOST`: address to listen on. Default 127.0.0.1 (this machine only). */
   host: string;
   /**
-   * `BATON_API_TOKENS`: comma-separated `actor:role:token` entries, role `viewer` (reads) or
-   * `operator` (also acts), tokens of at least 16 characters. Default none: every route but
+   * `BATON_API_TOKENS`: comma-separated `actor:role:token` entries, role `viewer` (reads),
+   * `operator` (also acts) or `worker` (claims and reports jobs), tokens of at least 16 characters. Default none: every route but
    * health then answers 401.
    */
   tokens: ApiToken[];
   /** `BATON_HTTP_BODY_LIMIT_BYTES`: largest request body; a larger one gets 413. Default 1048576 (1 MiB). */
   bodyLimitBytes: number;
+  /**
+   * `BATON_AUDIT_TTL_DAYS`: audit entries older than this many days are pruned periodically by
+   * `baton serve`; 0 disables the periodic prune. Default 30.
+   */
+  auditTtlDays: number;
+  /** `BATON_AUDIT_PRUNE_INTERVAL_MS`: time between periodic prunes. Default 3600000 (1 hour). */
+  auditPruneIntervalMs: number;
+  /** `BATON_AUDIT_PRUNE_BATCH_SIZE`: entries deleted per statement by the periodic prune. Default 1000. */
+  auditPruneBatchSize: number;
 }
 
 export const MIN_TOKEN_LENGTH = 16;
@@ -36,6 +49,9 @@ const DEFAULTS: HttpSettings = {
   host: '127.0.0.1',
   tokens: [],
   bodyLimitBytes: 1024 * 1024,
+  auditTtlDays: 30,
+  auditPruneIntervalMs: 60 * 60 * 1000,
+  auditPruneBatchSize: 1000,
 };
 
 const invalid = (variable: string, value: string, expected: string) =>
@@ -107,6 +123,21 @@ export function resolveHttpSettings(
   if (limit !== undefined) {
     settings.bodyLimitBytes = integerSetting('BATON_HTTP_BODY_LIMIT_BYTES', limit, 1, 1024 * 1024 * 1024);
   }
+  const ttl = read('BATON_AUDIT_TTL_DAYS');
+  if (ttl !== undefined) settings.auditTtlDays = integerSetting('BATON_AUDIT_TTL_DAYS', ttl, 0, 36_500);
+  const interval = read('BATON_AUDIT_PRUNE_INTERVAL_MS');
+  if (interval !== undefined) {
+    settings.auditPruneIntervalMs = integerSetting(
+      'BATON_AUDIT_PRUNE_INTERVAL_MS',
+      interval,
+      1000,
+      2_147_483_647,
+    );
+  }
+  const batch = read('BATON_AUDIT_PRUNE_BATCH_SIZE');
+  if (batch !== undefined) {
+    settings.auditPruneBatchSize = integerSetting('BATON_AUDIT_PRUNE_BATCH_SIZE', batch, 1, 100_000);
+  }
   const merged = { ...settings, ...stripUndefined(overrides) };
   if (!Number.isInteger(merged.port) || merged.port < 0 || merged.port > 65_535) {
     throw new BatonError(
@@ -119,6 +150,19 @@ export function resolveHttpSettings(
       'CONFIG_INVALID',
       `invalid setting bodyLimitBytes=${merged.bodyLimitBytes}: expected a positive integer`,
     );
+  }
+  for (const [name, min, max] of [
+    ['auditTtlDays', 0, 36_500],
+    ['auditPruneIntervalMs', 1000, 2_147_483_647],
+    ['auditPruneBatchSize', 1, 100_000],
+  ] as const) {
+    const value = merged[name];
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new BatonError(
+        'CONFIG_INVALID',
+        `invalid setting ${name}=${value}: expected an integer from ${min} to ${max}`,
+      );
+    }
   }
   return merged;
 }

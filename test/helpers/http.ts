@@ -1,19 +1,22 @@
 import type { Baton } from '../../src/core/baton.js';
 import { createHttpLogger } from '../../src/http/logger.js';
 import { type HttpServer, startHttpServer } from '../../src/http/server.js';
-import type { HttpSettings } from '../../src/http/settings.js';
+import { type HttpSettings, resolveHttpSettings } from '../../src/http/settings.js';
 
 /** Tokens of the HTTP tests: one operator, one viewer. */
 export const OPERATOR_TOKEN = 'operator-token-0123456789';
 export const VIEWER_TOKEN = 'viewer-token-0123456789ab';
+export const WORKER_TOKEN = 'worker-token-0123456789ab';
 export const TEST_TOKENS: HttpSettings['tokens'] = [
   { actor: 'alice', role: 'operator', token: OPERATOR_TOKEN },
   { actor: 'bob', role: 'viewer', token: VIEWER_TOKEN },
+  { actor: 'robot', role: 'worker', token: WORKER_TOKEN },
 ];
 
 export interface ApiResponse {
   status: number;
   headers: Headers;
+  /** Parsed JSON when the response is JSON; otherwise its text (null when empty). */
   // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked by each test.
   body: any;
 }
@@ -25,7 +28,8 @@ export async function serveApi(
 ): Promise<{ server: HttpServer; call: ApiCall }> {
   const server = await startHttpServer(
     baton,
-    { port: 0, host: '127.0.0.1', tokens: TEST_TOKENS, bodyLimitBytes: 1024 * 1024, ...settings },
+    // The environment is left out so that a developer's BATON_* variables do not change the tests.
+    resolveHttpSettings({ port: 0, host: '127.0.0.1', tokens: TEST_TOKENS, ...settings }, {}),
     { logger: createHttpLogger('silent') },
   );
   const call: ApiCall = async (method, path, options = {}) => {
@@ -39,7 +43,12 @@ export async function serveApi(
     if (body !== undefined) headers['content-type'] ??= 'application/json';
     const response = await fetch(`${server.url}${path}`, { method, headers, body });
     const text = await response.text();
-    return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null };
+    const json = response.headers.get('content-type')?.includes('application/json');
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: json && text ? JSON.parse(text) : text || null,
+    };
   };
   return { server, call };
 }

@@ -3,6 +3,17 @@ import type { Baton } from '../../core/baton.js';
 import { latestMigrationVersion, schemaVersion } from '../../db/migrate.js';
 import { HttpError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Operation } from '../openapi.js';
+
+export const healthOperations: Operation[] = [
+  { method: 'get', path: '/healthz', summary: 'The process answers (no database call)', access: 'open' },
+  {
+    method: 'get',
+    path: '/readyz',
+    summary: 'The database answers and its schema is at the version this server needs (503 otherwise)',
+    access: 'open',
+  },
+];
 
 /**
  * `GET /healthz`: the process answers (no database call). `GET /readyz`: the database answers and

@@ -3,11 +3,10 @@ import { z } from 'zod';
 import type { Baton } from '../../core/baton.js';
 import type { Job, JobDetail } from '../../types.js';
 import { JOB_STATES, type JobState } from '../../types.js';
-import { type ApiEnv, requireOperator } from '../auth.js';
+import { type ApiEnv, requireOperator, requireReader } from '../auth.js';
 import { HttpError } from '../errors.js';
-
-/** A timestamp with an explicit offset, e.g. 2026-01-31T12:00:00Z. */
-const timestamp = z.iso.datetime({ offset: true }).transform((text) => new Date(text));
+import type { Operation } from '../openapi.js';
+import { pageLimit, parse, readJson, timestamp } from '../validation.js';
 
 // Types are checked here; ranges and lengths are the core's to check (one set of rules for the
 // library and the API), and its OPTIONS_INVALID comes back as a 400 too.
@@ -47,24 +46,8 @@ const listQuery = z.strictObject({
   createdFrom: timestamp.optional(),
   createdBefore: timestamp.optional(),
   cursor: z.string().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(500).optional(),
+  limit: pageLimit(500).optional(),
 });
-
-function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const checked = schema.safeParse(value);
-  if (checked.success) return checked.data;
-  const issue = checked.error.issues[0]!;
-  const path = issue.path.join('.');
-  throw new HttpError(400, 'BAD_REQUEST', `${where}${path ? ` ${path}` : ''}: ${issue.message}`);
-}
-
-async function readJson(request: { json(): Promise<unknown> }): Promise<unknown> {
-  try {
-    return await request.json();
-  } catch {
-    throw new HttpError(400, 'BAD_REQUEST', 'the request body is not valid JSON');
-  }
-}
 
 /**
  * The lease token is the right to write a job's outcome: it stays inside Baton and its workers,
@@ -75,11 +58,48 @@ function publicJob<T extends Job>(job: T): Omit<T, 'leaseToken'> {
   return rest;
 }
 
+/** The `/api/jobs` operations, for the OpenAPI document. */
+export const jobOperations: Operation[] = [
+  {
+    method: 'get',
+    path: '/api/jobs',
+    summary: 'List jobs, newest first, with filters and cursor paging',
+    access: 'viewer',
+    query: listQuery,
+  },
+  {
+    method: 'post',
+    path: '/api/jobs',
+    summary: 'Enqueue one job (kind, payload, options) or many (kind, jobs)',
+    access: 'operator',
+    body: z.union([enqueueOneBody, enqueueManyBody]),
+    status: 201,
+  },
+  {
+    method: 'get',
+    path: '/api/jobs/:id',
+    summary: 'One job with its attempts, errors, progress, result and dead letter',
+    access: 'viewer',
+  },
+  {
+    method: 'post',
+    path: '/api/jobs/:id/retry',
+    summary: 'Put a failed or cancelled job back to pending (audited)',
+    access: 'operator',
+  },
+  {
+    method: 'post',
+    path: '/api/jobs/:id/cancel',
+    summary: 'Cancel a pending or running job (audited)',
+    access: 'operator',
+  },
+];
+
 /** `/api/jobs` routes; the caller is already authenticated (see app.ts). */
 export function jobRoutes(baton: Baton): Hono<ApiEnv> {
   const routes = new Hono<ApiEnv>();
 
-  routes.get('/', async (c) => {
+  routes.get('/', requireReader, async (c) => {
     const { cursor, limit, ...filters } = parse(listQuery, c.req.query(), 'query parameter');
     const page = await baton.listJobs(filters, { cursor, limit });
     return c.json({ jobs: page.jobs.map(publicJob), nextCursor: page.nextCursor });
@@ -96,7 +116,7 @@ export function jobRoutes(baton: Baton): Hono<ApiEnv> {
     return c.json({ job: await baton.enqueue(kind, payload, options) }, 201);
   });
 
-  routes.get('/:id', async (c) => {
+  routes.get('/:id', requireReader, async (c) => {
     const id = c.req.param('id');
     const job: JobDetail | null = await baton.getJob(id);
     if (!job) throw new HttpError(404, 'JOB_NOT_FOUND', `job ${id} does not exist`);
