@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { type BatonClient, createBaton, createEmbeddedBaton } from '../client.js';
+import { createHttpLogger } from '../http/logger.js';
+import { type HttpServer, startHttpServer } from '../http/server.js';
+import { type HttpSettings, resolveHttpSettings } from '../http/settings.js';
 import { formatStats } from './commands.js';
 import { demoKinds, flaky, greet, lookup } from './demo-kinds.js';
 import { loadKinds } from './load-kinds.js';
@@ -11,6 +15,9 @@ interface DevOptions {
   jobs?: string;
   demoJobs: number;
   exitWhenDone?: boolean;
+  /** False with --no-http: no API and console. */
+  http: boolean;
+  port: number;
 }
 
 const SHOWN = new Set([
@@ -72,6 +79,17 @@ export async function runDev(options: DevOptions): Promise<void> {
   });
   await worker.start();
 
+  let server: HttpServer | undefined;
+  if (options.http) {
+    try {
+      server = await startDevServer(baton, options.port);
+    } catch (error) {
+      await worker.stop();
+      await baton.close();
+      throw error;
+    }
+  }
+
   const enqueued: string[] = [];
   if (!options.jobs && options.demoJobs > 0) {
     const names = Array.from({ length: Math.max(1, options.demoJobs - 2) }, (_, index) => ({
@@ -89,6 +107,7 @@ export async function runDev(options: DevOptions): Promise<void> {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    await server?.close();
     await worker.stop();
     process.stdout.write(`\n${formatStats(await baton.stats())}`);
     await baton.close();
@@ -107,4 +126,32 @@ export async function runDev(options: DevOptions): Promise<void> {
   } else {
     process.stdout.write('running; press Ctrl-C to stop\n');
   }
+}
+
+/**
+ * The API and console beside the dev worker, with a fresh operator token printed so a first run can
+ * log in. Tokens from BATON_API_TOKENS work too. When the port is taken, a free one is used.
+ */
+async function startDevServer(baton: BatonClient, port: number): Promise<HttpServer> {
+  const configured = resolveHttpSettings({ port });
+  const token = randomBytes(24).toString('base64url');
+  const settings: HttpSettings = {
+    ...configured,
+    tokens: [...configured.tokens, { actor: 'dev', role: 'operator', token }],
+  };
+  const logger = createHttpLogger('warn');
+  let server: HttpServer;
+  try {
+    server = await startHttpServer(baton, settings, { logger });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    process.stdout.write(`port ${settings.port} is taken; using a free one\n`);
+    server = await startHttpServer(baton, { ...settings, port: 0 }, { logger });
+  }
+  process.stdout.write(
+    `console: ${server.url}/ops/queue\n` +
+      `API:     ${server.url}/api (docs/http.md)\n` +
+      `operator token for this run (actor "dev"): ${token}\n`,
+  );
+  return server;
 }

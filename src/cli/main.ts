@@ -18,12 +18,14 @@ const program = new Command()
 program
   .command('dev')
   .description(
-    'Run a worker with demo jobs on the embedded database (kept in --data-dir), or on DATABASE_URL when set',
+    'Run a worker with demo jobs, the HTTP API and the ops console on the embedded database (kept in --data-dir), or on DATABASE_URL when set',
   )
   .option('--data-dir <dir>', 'folder of the embedded database', '.baton/dev')
   .option('--jobs <module>', 'module exporting kind definitions (default: the built-in demo kinds)')
   .option('--demo-jobs <n>', 'demo jobs to enqueue at start', integer('--demo-jobs'), 12)
   .option('--exit-when-done', 'exit once every demo job has finished, instead of running until Ctrl-C')
+  .option('--port <port>', 'port of the API and console (a free one when taken)', integer('--port'), 8080)
+  .option('--no-http', 'run the worker only, without the API and console')
   .action(runDev);
 
 program
