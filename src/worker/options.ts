@@ -30,6 +30,20 @@ export interface WorkerSettings {
   recoveryIntervalMs: number;
   /** `BATON_RECOVERY_BATCH_SIZE`: jobs recovered per sweep statement. Default 50. */
   recoveryBatchSize: number;
+  /**
+   * `BATON_RETAIN_COMPLETED_MS`: completed jobs are deleted this long after they finished (on
+   * database time), keeping the jobs table small. 0 keeps them forever. Default 86400000 (1 day).
+   */
+  retainCompletedMs: number;
+  /**
+   * `BATON_RETAIN_FAILED_MS`: failed and cancelled jobs, with their attempts and dead letters, are
+   * deleted this long after they finished. 0 keeps them forever. Default 1209600000 (14 days).
+   */
+  retainFailedMs: number;
+  /** `BATON_RETENTION_INTERVAL_MS`: how often this worker deletes finished jobs past retention. Default 60000. */
+  retentionIntervalMs: number;
+  /** `BATON_RETENTION_BATCH_SIZE`: jobs deleted per statement (at most 20 statements per interval). Default 1000. */
+  retentionBatchSize: number;
   /** `BATON_BACKOFF_BASE_MS`: first retry delay for kinds without their own backoff. Default 2000. */
   backoffBaseMs: number;
   /** `BATON_BACKOFF_MAX_MS`: retry delay cap for kinds without their own backoff. Default 60000. */
@@ -77,6 +91,10 @@ const settingsSchema = z.object({
   heartbeatMs: int(100).optional(),
   recoveryIntervalMs: int(100),
   recoveryBatchSize: int(1, 10_000),
+  retainCompletedMs: int(0),
+  retainFailedMs: int(0),
+  retentionIntervalMs: int(100, 2_147_483_647),
+  retentionBatchSize: int(1, 100_000),
   backoffBaseMs: int(0),
   backoffMaxMs: int(0),
   shutdownTimeoutMs: int(0),
@@ -100,6 +118,10 @@ export const WORKER_ENV: Record<string, keyof WorkerSettings> = {
   BATON_HEARTBEAT_MS: 'heartbeatMs',
   BATON_RECOVERY_INTERVAL_MS: 'recoveryIntervalMs',
   BATON_RECOVERY_BATCH_SIZE: 'recoveryBatchSize',
+  BATON_RETAIN_COMPLETED_MS: 'retainCompletedMs',
+  BATON_RETAIN_FAILED_MS: 'retainFailedMs',
+  BATON_RETENTION_INTERVAL_MS: 'retentionIntervalMs',
+  BATON_RETENTION_BATCH_SIZE: 'retentionBatchSize',
   BATON_BACKOFF_BASE_MS: 'backoffBaseMs',
   BATON_BACKOFF_MAX_MS: 'backoffMaxMs',
   BATON_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
@@ -119,6 +141,10 @@ function defaults(): Omit<WorkerSettings, 'heartbeatMs'> {
     leaseMs: 600_000,
     recoveryIntervalMs: 5000,
     recoveryBatchSize: 50,
+    retainCompletedMs: 86_400_000,
+    retainFailedMs: 14 * 86_400_000,
+    retentionIntervalMs: 60_000,
+    retentionBatchSize: 1000,
     backoffBaseMs: 2000,
     backoffMaxMs: 60_000,
     shutdownTimeoutMs: 30_000,

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Baton } from '../core/baton.js';
 import type { AnyKindDefinition } from '../core/kinds.js';
+import { pruneFinishedJobs } from '../core/retention.js';
 import { jobFromRow } from '../core/rows.js';
 import type { Database, Subscription } from '../db/database.js';
 import { latestMigrationVersion, schemaVersion } from '../db/migrate.js';
@@ -83,6 +84,7 @@ export class Worker {
   private listening = false;
   private timers: NodeJS.Timeout[] = [];
   private wakeTimer?: { at: number; timer: NodeJS.Timeout };
+  private pruning = false;
   private claiming = false;
   private claimAgain = false;
   /** Bumped by every reason to look for jobs; a claim that comes back short clears `mayHaveMore` only if none arrived meanwhile. */
@@ -176,6 +178,7 @@ export class Worker {
     this.every(this.settings.pollIntervalMs, () => this.wake());
     this.every(this.settings.heartbeatMs, () => this.heartbeat());
     this.every(this.settings.recoveryIntervalMs, () => this.recover());
+    this.every(this.settings.retentionIntervalMs, () => this.pruneFinished());
     this.installSignalHandlers();
     this.state = 'running';
     this.log.info(
@@ -606,6 +609,29 @@ export class Worker {
         { event: 'recovery.failed', err: (error as Error).message },
         'recovery sweep failed; retrying at the next interval',
       );
+    }
+  }
+
+  /** Deletes finished jobs past their retention (every worker does; `skip locked` keeps them apart). */
+  private async pruneFinished(): Promise<void> {
+    if (this.pruning) return; // a slow run is not stacked on by the next tick
+    this.pruning = true;
+    try {
+      const deleted = await pruneFinishedJobs(this.baton.db, {
+        retainCompletedMs: this.settings.retainCompletedMs,
+        retainFailedMs: this.settings.retainFailedMs,
+        batchSize: this.settings.retentionBatchSize,
+      });
+      if (deleted.completed + deleted.failed > 0) {
+        this.log.info({ event: 'retention.deleted', ...deleted }, 'finished jobs past retention deleted');
+      }
+    } catch (error) {
+      this.log.warn(
+        { event: 'retention.failed', err: (error as Error).message },
+        'deleting finished jobs failed; retrying at the next interval',
+      );
+    } finally {
+      this.pruning = false;
     }
   }
 
