@@ -13,11 +13,14 @@ import { jobLeaseOperations, jobLeaseRoutes } from './routes/job-leases.js';
 import { jobOperations, jobRoutes } from './routes/jobs.js';
 import { metricsOperations, metricsRoutes } from './routes/metrics.js';
 import { opsOperations, opsRoutes } from './routes/ops.js';
+import { SessionStore } from './sessions.js';
 import type { HttpSettings } from './settings.js';
 
 export interface HttpOptions {
   /** Where the API logs its events (docs/logging.md). Default: a new JSON logger on stdout at info. */
   logger?: Logger;
+  /** The console's login sessions (in memory). Default: a new store with 12-hour sessions. */
+  sessions?: SessionStore;
 }
 
 /** Every operation of the API, in the order the OpenAPI document lists them. */
@@ -55,9 +58,15 @@ export function createApp(
   app.notFound(() => {
     throw new HttpError(404, 'NOT_FOUND', 'no such route');
   });
+  // No response is to be read as anything but its declared type (JSON, CSV, the console's files).
+  app.use('*', async (c, next) => {
+    await next();
+    c.res.headers.set('X-Content-Type-Options', 'nosniff');
+  });
+  const sessions = options.sessions ?? new SessionStore();
   app.route('/', healthRoutes(baton, logger));
-  app.route('/ops', consoleRoutes());
-  const authenticate = requireToken(settings.tokens);
+  app.route('/ops', consoleRoutes({ tokens: settings.tokens, sessions }));
+  const authenticate = requireToken(settings.tokens, { sessions });
   app.use('/api/*', authenticate);
   app.use('/metrics', authenticate);
   app.use(

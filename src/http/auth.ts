@@ -1,9 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
-import { HttpError } from './errors.js';
+import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { HttpError, type HttpErrorCode } from './errors.js';
+import { SESSION_COOKIE, type SessionStore } from './sessions.js';
 import type { ApiRole, ApiToken } from './settings.js';
 
-/** What a request's token grants, set by `requireToken` on the context. */
+/** What a request's token (or console session) grants, set by `requireToken` on the context. */
 export interface ApiCaller {
   actor: string;
   role: ApiRole;
@@ -11,31 +13,120 @@ export interface ApiCaller {
 
 export type ApiEnv = { Variables: { caller: ApiCaller } };
 
+/** The header the console sends on every request; a cross-site form cannot send it (see `checkCsrf`). */
+export const CSRF_HEADER = 'x-baton-csrf';
+
+// Not in errors.ts's union (owned elsewhere); the renderer takes any code.
+const CSRF_REJECTED = 'CSRF_REJECTED' as HttpErrorCode;
+
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
- * Bearer-token authentication. Tokens are compared as SHA-256 digests with `timingSafeEqual`, and
- * every configured token is compared, so the time taken tells nothing of how much of a guess was right
- * or which entry matched.
+ * Finds the caller a token belongs to. Tokens are compared as SHA-256 digests with `timingSafeEqual`,
+ * and every configured token is compared, so the time taken tells nothing of how much of a guess was
+ * right or which entry matched.
  */
-export function requireToken(tokens: readonly ApiToken[]): MiddlewareHandler<ApiEnv> {
+export function tokenVerifier(tokens: readonly ApiToken[]): (token: string) => ApiCaller | null {
   const known = tokens.map((entry) => ({ ...entry, digest: digest(entry.token) }));
-  return async (c, next) => {
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) {
-      c.header('WWW-Authenticate', 'Bearer');
-      throw new HttpError(401, 'UNAUTHORIZED', 'an Authorization: Bearer <token> header is required');
-    }
-    const presented = digest(match[1]!);
-    let caller: ApiCaller | undefined;
+  return (token) => {
+    const presented = digest(token);
+    let caller: ApiCaller | null = null;
     for (const entry of known) {
       if (timingSafeEqual(entry.digest, presented) && !caller)
         caller = { actor: entry.actor, role: entry.role };
     }
-    if (!caller) {
-      c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
-      throw new HttpError(401, 'UNAUTHORIZED', 'the bearer token is not valid');
+    return caller;
+  };
+}
+
+/** The origin this server is reached at, as the browser sees it (a TLS-terminating proxy may say https). */
+export function ownOrigin(c: Context): string {
+  const url = new URL(c.req.url);
+  return `${requestProtocol(c)}//${url.host}`;
+}
+
+/** `https:` when the request came over TLS (directly or, by `X-Forwarded-Proto`, through a proxy). */
+export function requestProtocol(c: Context): string {
+  const forwarded = c.req.header('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
+  if (forwarded === 'https' || forwarded === 'http') return `${forwarded}:`;
+  return new URL(c.req.url).protocol;
+}
+
+/**
+ * Refuses a request that may come from another site: an `Origin` other than our own, or a
+ * `Sec-Fetch-Site` other than `same-origin` (or `none`, a navigation the user typed). Browsers send
+ * both on every state-changing request, and a page cannot forge them; non-browser clients send
+ * neither, and are let through by this check.
+ */
+export function checkSameOrigin(c: Context): void {
+  const origin = c.req.header('origin');
+  if (origin !== undefined && origin !== ownOrigin(c)) {
+    throw new HttpError(403, CSRF_REJECTED, `cross-origin request refused (Origin ${origin})`);
+  }
+  const site = c.req.header('sec-fetch-site');
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+    throw new HttpError(403, CSRF_REJECTED, `cross-site request refused (Sec-Fetch-Site ${site})`);
+  }
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Cross-site request forgery defence for cookie-authenticated requests that change state: the
+ * `x-baton-csrf: 1` header is required (a cross-site form cannot send it, and a cross-site fetch
+ * cannot without a CORS preflight, which this server never grants), and the origin must be ours.
+ */
+export function checkCsrf(c: Context): void {
+  if (SAFE_METHODS.has(c.req.method)) return;
+  if (c.req.header(CSRF_HEADER) !== '1') {
+    throw new HttpError(
+      403,
+      CSRF_REJECTED,
+      `a request authenticated by the console session that changes state needs the ${CSRF_HEADER}: 1 header`,
+    );
+  }
+  checkSameOrigin(c);
+}
+
+export interface RequireTokenOptions {
+  /** The console's sessions; without it only bearer tokens are accepted. */
+  sessions?: SessionStore;
+}
+
+/**
+ * Authentication of /api and /metrics: an `Authorization: Bearer <token>` header, or else the
+ * console's session cookie, which gives the same actor and role as the token it was opened with.
+ * Cookie-authenticated requests that change state must pass `checkCsrf`; bearer requests are not
+ * sent by browsers on their own, so they need no such check.
+ */
+export function requireToken(
+  tokens: readonly ApiToken[],
+  options: RequireTokenOptions = {},
+): MiddlewareHandler<ApiEnv> {
+  const verify = tokenVerifier(tokens);
+  const { sessions } = options;
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    const sessionId = sessions && header === undefined ? getCookie(c, SESSION_COOKIE) : undefined;
+    let caller: ApiCaller | null;
+    if (sessions && sessionId !== undefined) {
+      const session = sessions.get(sessionId);
+      if (!session) {
+        throw new HttpError(401, 'UNAUTHORIZED', 'the console session has ended or expired; log in again');
+      }
+      checkCsrf(c);
+      caller = { actor: session.actor, role: session.role };
+    } else {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+      if (!match) {
+        c.header('WWW-Authenticate', 'Bearer');
+        throw new HttpError(401, 'UNAUTHORIZED', 'an Authorization: Bearer <token> header is required');
+      }
+      caller = verify(match[1]!);
+      if (!caller) {
+        c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
+        throw new HttpError(401, 'UNAUTHORIZED', 'the bearer token is not valid');
+      }
     }
     c.set('caller', caller);
     await next();
