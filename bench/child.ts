@@ -4,6 +4,7 @@
  * Protocol on stdout: "@@READY" when a worker is started, then one "@@RESULT <json>" line.
  */
 import { checkpoint, dbUrl, postgresCpuSeconds, waitUntilZero } from './lib/db.js';
+import { redisCpuSeconds } from './lib/redis.js';
 import { loadSystem } from './systems/index.js';
 import type { Payload } from './systems/types.js';
 
@@ -88,7 +89,8 @@ async function drain(): Promise<void> {
   const handledAll = new Promise<void>((r) => {
     allHandled = r;
   });
-  const pg0 = await postgresCpuSeconds();
+  const storeCpu = sys.store === 'redis' ? redisCpuSeconds : postgresCpuSeconds;
+  const store0 = await storeCpu();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const worker = await sys.startWorker(url, {
@@ -101,21 +103,42 @@ async function drain(): Promise<void> {
     handledAll,
     new Promise((r) => setTimeout(r, Math.max(0, deadline - performance.now()))),
   ]);
-  // Handlers have all started; now wait until the database shows every job in a terminal state.
-  const finished = await waitUntilZero(url, sys.unfinishedSql, deadline);
+  // Handlers have all started; now wait until the store shows every job in a terminal state.
+  const { finished, terminal } = await untilFinished(deadline);
   const s = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const pg1 = await postgresCpuSeconds();
+  const store1 = await storeCpu();
   await worker.stop();
   if (!finished) throw new Error(`drain incomplete: ${handled}/${args.jobs} handled before the deadline`);
+  if (terminal !== undefined && terminal !== args.jobs) {
+    throw new Error(`store counts disagree: ${terminal} jobs terminal, ${args.jobs} enqueued`);
+  }
   const per10k = 10_000 / args.jobs;
   result({
     jobsPerSec: args.jobs / s,
     seconds: s,
     handled,
     workerCpuPer10k: ((cpu.user + cpu.system) / 1e6) * per10k,
-    pgCpuPer10k: pg0 === null || pg1 === null ? null : (pg1 - pg0) * per10k,
+    storeCpuPer10k: store0 === null || store1 === null ? null : (store1 - store0) * per10k,
   });
+}
+
+/** Polls every 10 ms until the store shows no unfinished job; also returns the terminal count if known. */
+async function untilFinished(deadline: number): Promise<{ finished: boolean; terminal?: number }> {
+  if (!sys.jobCounter) {
+    if (!sys.unfinishedSql) throw new Error(`${sys.id}: neither unfinishedSql nor jobCounter`);
+    return { finished: await waitUntilZero(url, sys.unfinishedSql, deadline) };
+  }
+  const counter = await sys.jobCounter(url);
+  try {
+    while (performance.now() < deadline) {
+      if ((await counter.unfinished()) === 0) return { finished: true, terminal: await counter.terminal() };
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return { finished: false };
+  } finally {
+    await counter.close();
+  }
 }
 
 async function latencyWorker(): Promise<void> {

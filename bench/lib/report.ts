@@ -62,6 +62,16 @@ export function renderReport(r: ReportInput): string {
   out.push(
     `- Node ${process.version}, PostgreSQL ${r.pgVersion} on 127.0.0.1 (one fresh database per system and run)`,
   );
+  for (const s of r.systems.filter((x) => x.store === 'redis')) {
+    const v = r.versions[s.id] ?? '';
+    out.push(
+      `- ${s.label} ${v} runs on Redis, not PostgreSQL` +
+        (v.includes('no persistence')
+          ? ': this Redis keeps nothing on disk (no AOF, no RDB, no fsync), so an acknowledged job is lost ' +
+            'if Redis stops; the PostgreSQL systems commit with fsync on. Compare with that in mind.'
+          : '.'),
+    );
+  }
   out.push(
     `- Jobs: ${r.jobs.toLocaleString('en-US')} (W2, W3), ${Math.ceil(r.jobs / 5).toLocaleString('en-US')} (W1); ` +
       `W4 ${r.w4.rate} jobs/s for ${r.w4.seconds} s; repetitions: ${r.reps}` +
@@ -80,8 +90,10 @@ export function renderReport(r: ReportInput): string {
   out.push('- W2: bulk enqueue, batches of 1,000 (one library call per batch), one process.');
   out.push(
     '- W3: jobs pre-enqueued (untimed); one worker process, concurrency 32, no-op handler. Timed from ' +
-      'worker start until the database shows every job in a terminal state. CPU is per 10,000 jobs: the ' +
-      'worker process (process.cpuUsage) and all PostgreSQL processes (/proc utime+stime).',
+      'worker start until the store shows every job in a terminal state. CPU is per 10,000 jobs: the ' +
+      'worker process (process.cpuUsage) and the store: all PostgreSQL processes, or for BullMQ the ' +
+      'redis-server process (/proc utime+stime). BullMQ is done when its handlers have counted every job ' +
+      'and its queue counts show none waiting or active and all of them completed or failed.',
   );
   out.push(
     '- W4: one process enqueues single jobs at a steady rate while a separate worker process ' +

@@ -23,18 +23,33 @@ export interface WorkerOptions {
   onJob(payload: Payload): void;
 }
 
+/** Counts a system's jobs in its own store (for stores that SQL cannot query). */
+export interface JobCounter {
+  /** Jobs not yet in a terminal state. */
+  unfinished(): Promise<number>;
+  /** Jobs in a terminal state (finished or permanently failed). */
+  terminal(): Promise<number>;
+  close(): Promise<void>;
+}
+
 export interface SystemAdapter {
   /** Short id used on the command line and as part of the database name. */
-  id: 'baton' | 'pgboss' | 'graphile';
+  id: 'baton' | 'pgboss' | 'graphile' | 'bullmq';
   label: string;
   /** Installed version of the library. */
   version(): Promise<string>;
   /** Settings used, printed with the results. */
   settings: string;
+  /** Where jobs are kept: the server whose CPU W3 reports (default 'postgresql'). */
+  store?: 'postgresql' | 'redis';
+  /** Empties the store before each run; default: drop and recreate database `bench_<id>`. */
+  reset?(): Promise<void>;
   /** Create the schema (migrations, queues). Runs once per fresh database, untimed. */
   setup(url: string): Promise<void>;
   producer(url: string): Promise<Producer>;
   startWorker(url: string, opts: WorkerOptions): Promise<RunningWorker>;
   /** SQL returning one row with column `n`: jobs not yet in a terminal state. */
-  unfinishedSql: string;
+  unfinishedSql?: string;
+  /** For stores other than PostgreSQL, instead of unfinishedSql. */
+  jobCounter?(url: string): Promise<JobCounter>;
 }
