@@ -28,12 +28,34 @@ export interface Operation {
 const toSchema = (schema: z.ZodType) =>
   z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'openapi-3.0' });
 
-/** The OpenAPI 3.0 document of `operations`. */
+/** Hono path parameters: `:id`, with an optional regex constraint (`:id{[0-9]+}`) or `?`. */
+const PATH_PARAMETER = /:(\w+)(?:\{(?:[^{}]|\{[^{}]*\})*\})?\??/g;
+
+/** `/api/jobs/:id/retry` as OpenAPI writes it: `/api/jobs/{id}/retry`. */
+export function openApiPath(honoPath: string): string {
+  return honoPath.replace(PATH_PARAMETER, '{$1}');
+}
+
+/** `post /api/jobs/:id/retry` -> `postApiJobsIdRetry`: unique, since method and path are. */
+function operationId(operation: Operation): string {
+  const words = operation.path.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  return operation.method + words.map((word) => word[0]!.toUpperCase() + word.slice(1)).join('');
+}
+
+/**
+ * The OpenAPI 3.0 document of `operations`. Error responses follow from what guards a route:
+ * 401 without a valid token, 403 for a token whose role may not call it (a worker token may not
+ * read, a viewer may not act or claim), 400 when it validates a query or body, 404 when it names
+ * something by a path parameter, 413 when it takes a body.
+ */
 export function buildOpenApiDocument(operations: readonly Operation[], version: string): object {
   const paths: Record<string, Record<string, object>> = {};
   for (const operation of operations) {
-    const path = operation.path.replace(/:(\w+)/g, '{$1}');
-    const parameters: object[] = [...operation.path.matchAll(/:(\w+)/g)].map((match) => ({
+    const path = openApiPath(operation.path);
+    if (paths[path]?.[operation.method]) {
+      throw new Error(`OpenAPI: ${operation.method.toUpperCase()} ${operation.path} is listed twice`);
+    }
+    const parameters: object[] = [...operation.path.matchAll(PATH_PARAMETER)].map((match) => ({
       name: match[1],
       in: 'path',
       required: true,
@@ -59,10 +81,12 @@ export function buildOpenApiDocument(operations: readonly Operation[], version: 
           content: { 'application/json': { schema: operation.response ? toSchema(operation.response) : {} } },
         };
     const errorResponse = { $ref: '#/components/responses/Error' };
+    const guarded = operation.access !== 'open';
     paths[path] ??= {};
     paths[path][operation.method] = {
+      operationId: operationId(operation),
       summary: operation.summary,
-      ...(operation.access === 'open' ? { security: [] } : {}),
+      ...(guarded ? {} : { security: [] }),
       'x-baton-access': operation.access,
       ...(parameters.length ? { parameters } : {}),
       ...(operation.body
@@ -75,9 +99,10 @@ export function buildOpenApiDocument(operations: readonly Operation[], version: 
         : {}),
       responses: {
         [status]: success,
-        ...(operation.access === 'open' ? {} : { '401': errorResponse }),
-        ...(operation.access === 'operator' || operation.access === 'worker' ? { '403': errorResponse } : {}),
-        '400': errorResponse,
+        ...(operation.query || operation.body ? { '400': errorResponse } : {}),
+        ...(guarded ? { '401': errorResponse, '403': errorResponse } : {}),
+        ...(operation.path.includes(':') ? { '404': errorResponse } : {}),
+        ...(operation.body ? { '413': errorResponse } : {}),
       },
     };
   }
