@@ -147,12 +147,11 @@ describe('/api/openapi.json', () => {
   test('refuses the roles the document says may not call an operation (403)', async () => {
     for (const entry of documentedOperations()) {
       const access = entry.operation['x-baton-access'];
-      // A viewer may not act or claim; a worker token may not read. The document itself is served
-      // to any valid token by app.ts, so it is not held to the second rule.
+      // A viewer may not act or claim; a worker token may not read.
       const refused =
         access === 'operator' || access === 'worker'
           ? VIEWER_TOKEN
-          : access === 'viewer' && entry.path !== '/api/openapi.json'
+          : access === 'viewer'
             ? WORKER_TOKEN
             : null;
       if (!refused) continue;

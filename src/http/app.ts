@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Baton } from '../core/baton.js';
-import { type ApiEnv, requireToken } from './auth.js';
+import { type ApiEnv, requireReader, requireToken } from './auth.js';
 import { consoleRoutes } from './console.js';
 import { errorRenderer, HttpError } from './errors.js';
 import { createHttpLogger, type Logger } from './logger.js';
@@ -90,6 +90,6 @@ export function createApp(
   app.route('/api/ops', opsRoutes(baton));
   app.route('/metrics', metricsRoutes(baton));
   const openApi = buildOpenApiDocument(API_OPERATIONS, VERSION);
-  app.get('/api/openapi.json', (c) => c.json(openApi));
+  app.get('/api/openapi.json', requireReader, (c) => c.json(openApi));
   return app;
 }
