@@ -39,6 +39,10 @@ export type BatonErrorCode =
   | 'KIND_UNKNOWN'
   | 'JOB_NOT_FOUND'
   | 'JOB_STATE_CONFLICT'
+  /** A heartbeat or outcome came with a lease token the job no longer runs under: nothing was written (G3). */
+  | 'LEASE_LOST'
+  /** A heartbeat or outcome for a job that was cancelled (its lease was revoked): nothing was written. */
+  | 'JOB_CANCELLED'
   | 'SCHEMA_OUTDATED';
 
 /** An error Baton's API throws at its caller: bad input, bad configuration, or a request that conflicts with a job's state. */

@@ -111,8 +111,8 @@ export class Baton {
     this.enqueueBatcher = new EnqueueBatcher(db);
     this.deadLetters = new DeadLetters(db);
     this.audit = new AuditLog(db);
-    this.leases = new Leases(db);
     this.kinds = indexKinds(options.kinds ?? []);
+    this.leases = new Leases(db, this.kinds);
     this.maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024;
     if (!Number.isInteger(this.maxPayloadBytes) || this.maxPayloadBytes < 1) {
       throw new BatonError(

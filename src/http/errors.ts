@@ -34,6 +34,8 @@ const STATUS_OF_BATON_CODE: Record<BatonErrorCode, ContentfulStatusCode> = {
   KIND_UNKNOWN: 400,
   JOB_NOT_FOUND: 404,
   JOB_STATE_CONFLICT: 409,
+  LEASE_LOST: 409,
+  JOB_CANCELLED: 409,
   // Neither comes from a request's input: the server is misconfigured or not migrated.
   CONFIG_INVALID: 500,
   SCHEMA_OUTDATED: 503,
