@@ -126,3 +126,48 @@ export interface JobListPage {
   /** Give it back to `listJobs` for the next page; null when this page is the last. */
   nextCursor: string | null;
 }
+
+/** Filters of dead letters (list, preview, batch retry); every one given must match. */
+export interface DeadLetterFilters {
+  group?: string;
+  kind?: string;
+  traceId?: string;
+  reason?: DeadReason;
+  /** The code of the error that dead-lettered the job. */
+  errorCode?: string;
+}
+
+/** A dead letter with its job's state now (`failed` unless something changed it since). */
+export interface DeadLetterItem extends DeadLetter {
+  state: JobState;
+}
+
+export interface DeadLetterPage {
+  /** Newest first (by when the job was dead-lettered, then job id). */
+  deadLetters: DeadLetterItem[];
+  /** Give it back for the next page; null when this page is the last. */
+  nextCursor: string | null;
+}
+
+/** A page of what a batch retry by the same filters would touch, with counts over every match. */
+export interface DeadLetterPreviewPage extends DeadLetterPage {
+  /** Dead letters matching the filters, on every page. */
+  total: number;
+  /** Of those, the ones whose job is still `failed` or `cancelled`, which a retry would put back to pending. */
+  retryable: number;
+}
+
+/** Why a batch retry left a job alone: it no longer exists, or it is no longer failed or cancelled. */
+export type DeadLetterSkipReason = 'job_missing' | 'job_pending' | 'job_running' | 'job_completed';
+
+/** What a batch retry did (or, with `dryRun`, would do). */
+export interface DeadLetterRetryResult {
+  /** The `batch_id` of every audit entry the batch wrote; null on a dry run, which writes none. */
+  batchId: string | null;
+  dryRun: boolean;
+  /** Jobs put back to pending (or that would be), in the order they matched. */
+  retried: string[];
+  skipped: { jobId: string; reason: DeadLetterSkipReason }[];
+  /** Jobs the batch looked at: `retried.length + skipped.length`. */
+  matched: number;
+}
