@@ -62,6 +62,22 @@ export interface KindOptions<Payload, Result, PayloadInput = Payload> {
   groupConcurrency?: number;
   /** Default priority of the kind's jobs (higher runs first). Default 0. */
   priority?: number;
+  /**
+   * Where the handler runs. `'none'` (default): on the worker's event loop. `'thread'`: in a worker
+   * thread of its own, terminated at once when the attempt is aborted (timeout, cancel, lost lease,
+   * shutdown), so a handler stuck in a CPU loop cannot block the worker's heartbeats or hold its
+   * slot. Needs `moduleUrl`. An isolated handler gets `job`, `signal`, `log` and `progress`; its
+   * payload and result must be structured-clonable, and `completeInTransaction` is not available.
+   *
+   * @example
+   * export const resize = defineKind({
+   *   kind: 'image.resize', payload, timeoutMs: 30_000, isolation: 'thread', moduleUrl: import.meta.url,
+   *   handler: async (input) => resizeSync(input),
+   * });
+   */
+  isolation?: 'none' | 'thread';
+  /** The URL of the module that exports this kind (`import.meta.url`): an isolated handler's thread imports it. */
+  moduleUrl?: string;
 }
 
 export interface KindDefinition<Payload = unknown, Result = unknown, PayloadInput = Payload>
@@ -91,6 +107,8 @@ const kindOptionsSchema = z.object({
   rateLimit: z.object({ max: positiveInt, windowMs: positiveInt }).optional(),
   groupConcurrency: positiveInt.optional(),
   priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+  isolation: z.enum(['none', 'thread']).optional(),
+  moduleUrl: z.url().optional(),
 });
 
 /**
@@ -114,6 +132,12 @@ export function defineKind<Payload, Result = unknown, PayloadInput = Payload>(
       'OPTIONS_INVALID',
       `kind ${JSON.stringify(options?.kind)}: ${issue.path.join('.') || 'options'}: ${issue.message}`,
       checked.error.issues,
+    );
+  }
+  if (options.isolation === 'thread' && !options.moduleUrl) {
+    throw new BatonError(
+      'OPTIONS_INVALID',
+      `kind ${options.kind}: isolation 'thread' needs moduleUrl (pass import.meta.url of the module that exports the kind)`,
     );
   }
   if (options.backoff && options.backoff.maxMs < options.backoff.baseMs) {

@@ -6,6 +6,7 @@ import { isTerminalCode, JobError, LeaseLostError } from '../errors.js';
 import { jobCompleteMany, jobFail, jobLockHeld, jobProgress } from '../sql/jobs-lease.js';
 import type { Job } from '../types.js';
 import type { CompletionWriter } from './completions.js';
+import { runIsolated } from './isolated.js';
 import type { Logger } from './logger.js';
 
 /** Why a running job's signal was aborted. */
@@ -144,10 +145,12 @@ export async function runExecution(execution: Execution, deps: ExecutionDeps): P
       // handler abandoned after an abort may still settle later; that lands on a settled promise.
       result = await new Promise((resolve, reject) => {
         execution.onAbort = reject;
-        Promise.resolve(definition.handler!(parsed.data as never, createContext(execution, deps))).then(
-          resolve,
-          reject,
-        );
+        const context = createContext(execution, deps);
+        const running =
+          definition.isolation === 'thread'
+            ? runIsolated({ definition, job, payload: parsed.data, ...isolatedContext(context) })
+            : definition.handler!(parsed.data as never, context);
+        Promise.resolve(running).then(resolve, reject);
       });
     } finally {
       clearTimeout(timer);
@@ -284,6 +287,13 @@ export function logLeaseLost(execution: Execution, write: string): void {
     `lease lost: the ${write} was not written`,
   );
 }
+
+/** What an isolated handler's thread gets from the context; the signal terminates its thread. */
+const isolatedContext = (context: JobContext<unknown>) => ({
+  signal: context.signal,
+  log: context.log,
+  progress: context.progress,
+});
 
 function createContext(execution: Execution, deps: ExecutionDeps): JobContext<unknown> {
   const { job } = execution;
