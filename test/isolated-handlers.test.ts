@@ -82,7 +82,7 @@ test('an isolated handler returns its result, reports progress and logs through 
   });
   expect(done[0]).toMatchObject({ result: { square: 49, held: true }, progress: { half: true } });
   expect(done[1]).toMatchObject({ errorCode: 'PAYLOAD_UNSUPPORTED', attempts: 1 });
-  expect(done[1].deadLetter?.reason).toBe('non_retryable');
+  expect(done[1]!.deadLetter?.reason).toBe('non_retryable');
   await worker.waitForLog((line) => line.event === 'isolated.note' && line.jobId === squared.id);
   await baton.close();
 });
