@@ -15,6 +15,7 @@ import { type BatonClient, defineKind } from '../src/index.js';
 import { connectBaton, createTestDatabase, type TestDatabase } from './helpers/database.js';
 import {
   type ApiCall,
+  captureLogs,
   OPERATOR_TOKEN,
   serveApi,
   TEST_TOKENS,
@@ -46,6 +47,7 @@ let database: TestDatabase;
 let baton: BatonClient;
 let server: HttpServer;
 let call: ApiCall;
+const logs = captureLogs();
 
 beforeAll(async () => {
   database = await createTestDatabase('http_external_workers');
@@ -65,7 +67,7 @@ beforeAll(async () => {
       guarded,
     ],
   });
-  ({ server, call } = await serveApi(baton));
+  ({ server, call } = await serveApi(baton, {}, { logger: logs.logger }));
 });
 
 afterAll(async () => {
@@ -427,6 +429,9 @@ describe('fencing', () => {
       expect(response.body.error.code).toBe('LEASE_LOST');
     }
     expect(await snapshot(id)).toEqual(before);
+    // Each refused write is logged as the library worker logs it.
+    const refusals = logs.lines.filter((line) => line.event === 'job.lease_lost' && line.jobId === id);
+    expect(refusals.map((line) => line.via)).toEqual(['heartbeat', 'report', 'report']);
 
     // The holder's lease is untouched and works.
     expect((await heartbeat(id, { leaseToken: holder.leaseToken })).status).toBe(200);

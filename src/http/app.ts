@@ -83,7 +83,7 @@ export function createApp(
     }),
   );
   // Claim, heartbeat and report first: `/api/jobs/claim` must not be read as a job id.
-  app.route('/api/jobs', jobLeaseRoutes(baton));
+  app.route('/api/jobs', jobLeaseRoutes(baton, logger));
   app.route('/api/jobs', jobRoutes(baton));
   app.route('/api/dead-letters', deadLetterRoutes(baton));
   app.route('/api/audit-logs', auditRoutes(baton));

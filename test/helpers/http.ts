@@ -1,5 +1,6 @@
+import pino from 'pino';
 import type { Baton } from '../../src/core/baton.js';
-import { createHttpLogger } from '../../src/http/logger.js';
+import { createHttpLogger, type Logger } from '../../src/http/logger.js';
 import { type HttpServer, startHttpServer } from '../../src/http/server.js';
 import { type HttpSettings, resolveHttpSettings } from '../../src/http/settings.js';
 
@@ -21,16 +22,24 @@ export interface ApiResponse {
   body: any;
 }
 
+/** A logger that keeps every line it writes, parsed, for tests that check log events. */
+export function captureLogs(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (text: string) => lines.push(JSON.parse(text)) });
+  return { logger, lines };
+}
+
 /** The API of `baton` served on a free port of 127.0.0.1, with a small client for it. */
 export async function serveApi(
   baton: Baton,
   settings: Partial<HttpSettings> = {},
+  options: { logger?: Logger } = {},
 ): Promise<{ server: HttpServer; call: ApiCall }> {
   const server = await startHttpServer(
     baton,
     // The environment is left out so that a developer's BATON_* variables do not change the tests.
     resolveHttpSettings({ port: 0, host: '127.0.0.1', tokens: TEST_TOKENS, ...settings }, {}),
-    { logger: createHttpLogger('silent') },
+    { logger: options.logger ?? createHttpLogger('silent') },
   );
   const call: ApiCall = async (method, path, options = {}) => {
     const headers: Record<string, string> = {};

@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { Baton } from '../../core/baton.js';
 import {
@@ -8,7 +8,9 @@ import {
   heartbeatOptionsSchema,
   type LeasedJob,
 } from '../../core/leases.js';
+import { BatonError } from '../../errors.js';
 import { type ApiEnv, requireWorker } from '../auth.js';
+import type { Logger } from '../logger.js';
 import type { Operation } from '../openapi.js';
 import { parse, readJson } from '../validation.js';
 
@@ -89,8 +91,29 @@ const leasedJobJson = (job: LeasedJob) => ({
  * already authenticated (see app.ts) and must be a worker or an operator. This is the one place a
  * lease token leaves Baton: to the worker that holds the lease.
  */
-export function jobLeaseRoutes(baton: Baton): Hono<ApiEnv> {
+export function jobLeaseRoutes(baton: Baton, logger: Logger): Hono<ApiEnv> {
   const routes = new Hono<ApiEnv>();
+
+  /** A fenced write that found the lease gone is logged like the library worker's (`job.lease_lost`). */
+  const fenced = async <T>(c: Context<ApiEnv>, via: 'heartbeat' | 'report', write: () => Promise<T>) => {
+    try {
+      return await write();
+    } catch (error) {
+      if (error instanceof BatonError && (error.code === 'LEASE_LOST' || error.code === 'JOB_CANCELLED')) {
+        logger.warn(
+          {
+            event: 'job.lease_lost',
+            jobId: c.req.param('id'),
+            via,
+            actor: c.get('caller').actor,
+            reason: error.code,
+          },
+          'a write from an HTTP worker was refused: its lease is gone',
+        );
+      }
+      throw error;
+    }
+  };
 
   routes.post('/claim', requireWorker, async (c) => {
     const { workerId, ...options } = parse(claimBody, await readJson(c.req), 'body');
@@ -104,13 +127,15 @@ export function jobLeaseRoutes(baton: Baton): Hono<ApiEnv> {
 
   routes.post('/:id/heartbeat', requireWorker, async (c) => {
     const { leaseToken, ...options } = parse(heartbeatBody, await readJson(c.req), 'body');
-    const job = await baton.leases.heartbeat(c.req.param('id'), leaseToken, options);
+    const job = await fenced(c, 'heartbeat', () =>
+      baton.leases.heartbeat(c.req.param('id'), leaseToken, options),
+    );
     return c.json({ job: { id: job.id, leaseExpiresAt: job.leaseExpiresAt.toISOString() } });
   });
 
   routes.post('/:id/report', requireWorker, async (c) => {
     const { leaseToken, ...outcome } = parse(reportBody, await readJson(c.req), 'body');
-    const job = await baton.leases.report(c.req.param('id'), leaseToken, outcome);
+    const job = await fenced(c, 'report', () => baton.leases.report(c.req.param('id'), leaseToken, outcome));
     return c.json({ job: { ...job, retryAt: job.retryAt?.toISOString() ?? null } });
   });
 
