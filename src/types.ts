@@ -171,3 +171,95 @@ export interface DeadLetterRetryResult {
   /** Jobs the batch looked at: `retried.length + skipped.length`. */
   matched: number;
 }
+
+/** Filters of the audit log; every one given must match. */
+export interface AuditFilters {
+  /** The action, e.g. `job.retry`, `job.cancel`, `audit_log.prune`. */
+  action?: string;
+  /** Who acted (the API token's actor, `library`, or `baton` for Baton's own periodic prune). */
+  actor?: string;
+  /** The batch an entry belongs to (a dead-letter batch retry), a uuid. */
+  batchId?: string;
+  /** The kind of the job acted on. */
+  kind?: string;
+  /** The group of the job acted on. */
+  group?: string;
+  traceId?: string;
+  /** The job acted on, a uuid. */
+  jobId?: string;
+  /** Written at or after this time. */
+  createdFrom?: Date;
+  /** Written before this time. */
+  createdBefore?: Date;
+}
+
+/** The filters a prune accepts: the age is given by `olderThanDays` instead of a created range. */
+export type AuditPruneFilters = Omit<AuditFilters, 'createdFrom' | 'createdBefore'>;
+
+/** One audit entry: an operator action (or Baton's own, such as a periodic prune) and who did it. */
+export interface AuditEntry {
+  /** Increasing with insertion; a string because it is a bigint. */
+  id: string;
+  action: string;
+  actor: string;
+  batchId: string | null;
+  jobId: string | null;
+  kind: string | null;
+  group: string | null;
+  traceId: string | null;
+  /** What the action needs to be understood later, e.g. `{ previousState: 'failed' }`. */
+  details: Record<string, unknown>;
+  createdAt: Date;
+}
+
+export interface AuditPage {
+  /** Newest first. */
+  entries: AuditEntry[];
+  /** Give it back to `audit.list` for the next page; null when this page is the last. */
+  nextCursor: string | null;
+}
+
+/** What `audit.prune` did: with `dryRun`, how many entries match; otherwise how many it deleted. */
+export type AuditPruneResult =
+  | { dryRun: true; matched: number; cutoff: Date }
+  | { dryRun: false; deleted: number; cutoff: Date };
+
+/** One attempt that failed (`failed`, `timed_out` or `lease_expired`), for the ops snapshot. */
+export interface RecentFailure {
+  jobId: string;
+  kind: string;
+  group: string | null;
+  traceId: string | null;
+  attempt: number;
+  outcome: AttemptOutcome;
+  errorCode: string | null;
+  errorMessage: string | null;
+  failedAt: Date;
+}
+
+/** Jobs completed and attempts failed in one minute (`minute` is its start). */
+export interface MinuteCounts {
+  minute: Date;
+  completed: number;
+  failed: number;
+}
+
+/** The ops snapshot: everything an operator looks at first, read in one call. */
+export interface OpsSnapshot {
+  /** Database time of the snapshot. */
+  generatedAt: Date;
+  /** Counts per kind and state (as `stats()`). */
+  kinds: KindStats[];
+  /** Kinds with pending jobs and no live worker to run them. */
+  kindsWithoutWorker: string[];
+  /** Live workers, oldest first. */
+  workers: WorkerInfo[];
+  /** The latest failed attempts, newest first. */
+  recentFailures: RecentFailure[];
+  /** The latest dead letters, newest first. */
+  recentDeadLetters: DeadLetter[];
+  /** A page of the audit log, newest first, with the snapshot's audit filters. */
+  audit: AuditPage;
+  /** The last 60 minutes, oldest first, the current (partial) minute last; minutes with nothing are zeros. */
+  perMinute: MinuteCounts[];
+}

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import type { Baton } from '../core/baton.js';
 import { createApp, type HttpOptions } from './app.js';
+import { startPeriodicAuditPrune } from './audit-prune.js';
 import { resolveRecoveryIntervalMs, startLeaseRecovery } from './lease-recovery.js';
 import { createHttpLogger } from './logger.js';
 import type { HttpSettings } from './settings.js';
@@ -40,11 +41,13 @@ export async function startHttpServer(
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   logger.info({ event: 'http.listening', url, tokens: settings.tokens.length });
+  const auditPrune = startPeriodicAuditPrune(baton, settings, logger);
   const leaseRecovery = startLeaseRecovery(baton, recoveryIntervalMs, logger);
   return {
     url,
     port: address.port,
     close: async () => {
+      await auditPrune.stop();
       await leaseRecovery.stop();
       await new Promise<void>((resolve, reject) => {
         listening.close((error) => (error ? reject(error) : resolve()));
