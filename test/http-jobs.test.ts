@@ -143,6 +143,34 @@ describe('POST /api/jobs', () => {
     expect(badJson.body.error.code).toBe('BAD_REQUEST');
     expect(await jobCount()).toBe(before);
   });
+
+  test('each API enqueue writes one job.enqueue audit entry naming the actor; invalid ones and library enqueues write none', async () => {
+    const enqueueEntries = () =>
+      database.rows(`select * from baton.audit_log where action = 'job.enqueue' order by id`);
+    const before = (await enqueueEntries()).length;
+    const one = await call('POST', '/api/jobs', {
+      json: { kind: 'mail.send', payload: { to: 'audit@example.com' }, group: 'g-audit', traceId: 't-audit' },
+    });
+    expect(one.status).toBe(201);
+    const many = await call('POST', '/api/jobs', {
+      json: {
+        kind: 'mail.send',
+        jobs: [{ payload: { to: 'a1@example.com' } }, { payload: { to: 'a2@example.com' } }],
+      },
+    });
+    expect(many.status).toBe(201);
+    expect(
+      (await call('POST', '/api/jobs', { json: { kind: 'mail.send', payload: { to: 'bad' } } })).status,
+    ).toBe(400);
+    await baton.enqueue(mail, { to: 'library@example.com' });
+    const entries = (await enqueueEntries()).slice(before);
+    expect(entries.map((entry) => [entry.actor, entry.kind, entry.details.count])).toEqual([
+      ['alice', 'mail.send', 1],
+      ['alice', 'mail.send', 2],
+    ]);
+    expect(entries[0]).toMatchObject({ job_id: one.body.job.id, group_key: 'g-audit', trace_id: 't-audit' });
+    expect(entries[1].details.jobIds).toEqual(many.body.jobs.map((job: { id: string }) => job.id));
+  });
 });
 
 describe('GET /api/jobs/:id, retry and cancel', () => {

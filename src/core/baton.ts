@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type Database, type Queryable, queryRows } from '../db/database.js';
 import { type MigrateResult, migrate } from '../db/migrate.js';
 import { BatonError } from '../errors.js';
+import { auditEnqueueRecord } from '../sql/audit.js';
 import { deadLetterGet, jobAttemptsList, jobGet, jobListPage, queueStats } from '../sql/jobs-read.js';
 import { jobCancel, jobRetry } from '../sql/jobs-write.js';
 import { workerListLive } from '../sql/workers.js';
@@ -22,6 +23,7 @@ import {
   type EnqueuedJob,
   type EnqueueManyItem,
   type EnqueueOptions,
+  type InsertRow,
   insertJobs,
   MAX_JOBS_PER_CALL,
 } from './enqueue.js';
@@ -139,8 +141,12 @@ export class Baton {
     payload: NoInfer<PayloadInput>,
     options: EnqueueOptions = {},
   ): Promise<EnqueuedJob> {
-    const { client, ...jobOptions } = options;
+    const { client, actor, ...jobOptions } = options;
     const row = buildJobRow(this.resolveKind(kind), payload, jobOptions, this.maxPayloadBytes);
+    if (actor !== undefined) {
+      const [job] = await this.insertAudited([row], actor, client);
+      return job!;
+    }
     if (client) {
       const [job] = await insertJobs(client, [row]);
       return job!;
@@ -153,7 +159,7 @@ export class Baton {
     // biome-ignore lint/suspicious/noExplicitAny: any payload output and result type
     kind: KindDefinition<any, any, PayloadInput> | string,
     items: readonly EnqueueManyItem<NoInfer<PayloadInput>>[],
-    options: { client?: Queryable } = {},
+    options: { client?: Queryable; actor?: string } = {},
   ): Promise<EnqueuedJob[]> {
     if (!Array.isArray(items)) throw new BatonError('OPTIONS_INVALID', 'enqueueMany takes an array of items');
     if (items.length > MAX_JOBS_PER_CALL) {
@@ -166,7 +172,33 @@ export class Baton {
     const rows = items.map(({ payload, ...jobOptions }, index) =>
       buildJobRow(definition, payload, jobOptions, this.maxPayloadBytes, index),
     );
+    if (options.actor !== undefined) return this.insertAudited(rows, options.actor, options.client);
     return insertJobs(options.client ?? this.db, rows);
+  }
+
+  /** Inserts jobs of one kind and their `job.enqueue` audit entry, atomically. */
+  private async insertAudited(rows: InsertRow[], actor: string, client?: Queryable): Promise<EnqueuedJob[]> {
+    if (typeof actor !== 'string' || actor.length === 0 || actor.length > 200) {
+      throw new BatonError('OPTIONS_INVALID', 'actor must be a string of 1 to 200 characters');
+    }
+    const write = async (db: Queryable) => {
+      const jobs = await insertJobs(db, rows);
+      const one = rows.length === 1 ? rows[0]! : null;
+      await db.query(auditEnqueueRecord, [
+        actor,
+        rows[0]!.kind,
+        one ? jobs[0]!.id : null,
+        one?.group_key ?? null,
+        one?.trace_id ?? null,
+        JSON.stringify({
+          count: jobs.length,
+          created: jobs.filter((job) => job.created).length,
+          jobIds: jobs.slice(0, 100).map((job) => job.id),
+        }),
+      ]);
+      return jobs;
+    };
+    return client ? write(client) : this.db.transaction(write);
   }
 
   /** A job with its attempt history and dead letter, or null. */

@@ -26,6 +26,12 @@ export interface JobOptions {
 export interface EnqueueOptions extends JobOptions {
   /** The caller's own client or open transaction: the job exists if and only if it commits (G7). */
   client?: Queryable;
+  /**
+   * Who enqueues, for the audit log: when given, a `job.enqueue` audit entry is written in the
+   * same transaction as the job (the HTTP API passes its caller). Default: not audited, as an
+   * application's own enqueues are not operator actions.
+   */
+  actor?: string;
 }
 
 export interface EnqueueManyItem<Payload> extends JobOptions {

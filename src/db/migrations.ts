@@ -151,6 +151,9 @@ create index audit_log_action on baton.audit_log (action, created_at desc, id de
 create index audit_log_actor on baton.audit_log (actor, created_at desc, id desc);
 create index audit_log_batch on baton.audit_log (batch_id) where batch_id is not null;
 create index audit_log_job on baton.audit_log (job_id) where job_id is not null;
+create index audit_log_kind on baton.audit_log (kind, created_at desc, id desc) where kind is not null;
+create index audit_log_group on baton.audit_log (group_key) where group_key is not null;
+create index audit_log_trace on baton.audit_log (trace_id) where trace_id is not null;
 -- Completions and failures per minute (console chart, /metrics) and retention read finished jobs
 -- and attempts by time. Only a finishing update adds an entry: a claim leaves finished_at null.
 create index jobs_finished on baton.jobs (finished_at) where finished_at is not null;

@@ -76,3 +76,11 @@ export const auditPruneRecord = `
 insert into baton.audit_log (action, actor, details)
 values ('audit_log.prune', $1::text, $2::jsonb)
 returning id::text as id`;
+
+/**
+ * An enqueue by an operator (the HTTP API): one entry per request, however many jobs it made.
+ * $1 actor, $2 kind, $3 job id (when one), $4 group, $5 trace id (when one job), $6 details.
+ */
+export const auditEnqueueRecord = `
+insert into baton.audit_log (action, actor, kind, job_id, group_key, trace_id, details)
+values ('job.enqueue', $1::text, $2::text, $3::uuid, $4::text, $5::text, $6::jsonb)`;

@@ -110,10 +110,13 @@ export function jobRoutes(baton: Baton): Hono<ApiEnv> {
     if (typeof body === 'object' && body !== null && 'jobs' in body) {
       const { kind, jobs } = parse(enqueueManyBody, body, 'body');
       const items = jobs.map(({ payload, ...options }) => ({ payload, ...options }));
-      return c.json({ jobs: await baton.enqueueMany(kind, items) }, 201);
+      return c.json({ jobs: await baton.enqueueMany(kind, items, { actor: c.get('caller').actor }) }, 201);
     }
     const { kind, payload, ...options } = parse(enqueueOneBody, body, 'body');
-    return c.json({ job: await baton.enqueue(kind, payload, options) }, 201);
+    return c.json(
+      { job: await baton.enqueue(kind, payload, { ...options, actor: c.get('caller').actor }) },
+      201,
+    );
   });
 
   routes.get('/:id', requireReader, async (c) => {
