@@ -1,6 +1,8 @@
 export { BatonClient, type BatonOptions, createBaton, createEmbeddedBaton } from './client.js';
+export { AuditLog, type AuditPruneOptions } from './core/audit.js';
 export { retryDelayMs } from './core/backoff.js';
 export { Baton, type BatonCoreOptions } from './core/baton.js';
+export { type DeadLetterPageOptions, type DeadLetterRetryOptions, DeadLetters } from './core/dead-letters.js';
 export type { EnqueuedJob, EnqueueManyItem, EnqueueOptions, JobOptions } from './core/enqueue.js';
 export {
   type BackoffPolicy,
@@ -10,6 +12,16 @@ export {
   type KindOptions,
   type RateLimit,
 } from './core/kinds.js';
+export {
+  type ClaimOptions,
+  type HeartbeatOptions,
+  type LeasedJob,
+  type LeaseOutcome,
+  type LeaseReport,
+  Leases,
+} from './core/leases.js';
+export { type OpsSnapshotOptions, readOpsSnapshot } from './core/ops.js';
+export { pruneFinishedJobs, type RetentionOptions } from './core/retention.js';
 export type { Database, Queryable } from './db/database.js';
 export { latestMigrationVersion, migrate, schemaVersion } from './db/migrate.js';
 export { openPglite } from './db/pglite.js';
@@ -23,6 +35,3 @@ export {
   LeaseLostError,
   TERMINAL_ERROR_CODES,
 } from './errors.js';
-export * from './types.js';
-export { resolveWorkerSettings, WORKER_ENV, type WorkerSettings } from './worker/options.js';
-export { Worker, type WorkerInspection, type WorkerOptions } from './worker/worker.js';
