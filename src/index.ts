@@ -35,3 +35,6 @@ export {
   LeaseLostError,
   TERMINAL_ERROR_CODES,
 } from './errors.js';
+export * from './types.js';
+export { resolveWorkerSettings, WORKER_ENV, type WorkerSettings } from './worker/options.js';
+export { Worker, type WorkerInspection, type WorkerOptions } from './worker/worker.js';
