@@ -107,6 +107,12 @@ describe('login', () => {
     }
     const same = await login(OPERATOR_TOKEN, { origin: server.url, 'sec-fetch-site': 'same-origin' });
     expect(same.status).toBe(303);
+    // What a browser sends from our own page under Referrer-Policy: no-referrer.
+    const nullOrigin = await login(OPERATOR_TOKEN, { origin: 'null', 'sec-fetch-site': 'same-origin' });
+    expect(nullOrigin.status).toBe(303);
+    for (const headers of [{ origin: 'null' }, { origin: 'null', 'sec-fetch-site': 'cross-site' }]) {
+      expect((await login(OPERATOR_TOKEN, headers as Record<string, string>)).status).toBe(403);
+    }
   });
 
   test('/ops/session names the actor and role of the session', async () => {

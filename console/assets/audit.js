@@ -46,6 +46,7 @@ export function initAudit({ openJob }) {
     ],
     load: async (cursor) => {
       const page = await api('/api/audit-logs', { query: { ...filters, limit: PAGE_SIZE, cursor } });
+      rememberActions(page?.entries);
       return { rows: page?.entries, nextCursor: page?.nextCursor };
     },
   });
@@ -75,6 +76,17 @@ export function initAudit({ openJob }) {
       if (list.staleFirstPage(AUTO_REFRESH_MS)) list.refresh();
     },
   };
+}
+
+/** Offers the actions seen so far as suggestions in the action filter. */
+function rememberActions(entries) {
+  const list = document.getElementById('audit-actions');
+  const known = new Set([...list.options].map((option) => option.value));
+  for (const entry of Array.isArray(entries) ? entries : []) {
+    if (typeof entry.action !== 'string' || known.has(entry.action)) continue;
+    known.add(entry.action);
+    list.append(el('option', { value: entry.action }));
+  }
 }
 
 function initPrune() {

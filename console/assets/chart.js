@@ -8,13 +8,17 @@ const LEFT = 34;
 const BOTTOM = 18;
 const TOP = 8;
 
-/** `perMinute`: [{ minute (ISO), completed, failed }]; missing minutes count as zero. */
-export function renderChart(container, perMinute) {
+/**
+ * `perMinute`: [{ minute (ISO), completed, failed }]; missing minutes count as zero. `generatedAt`
+ * (the database's clock) places "now", so a browser whose clock is off still draws the right hour.
+ */
+export function renderChart(container, perMinute, generatedAt) {
   if (!Array.isArray(perMinute)) {
     replace(container, message('warn', 'Per-minute figures are not in this server’s snapshot.'));
     return;
   }
-  const now = Math.floor(Date.now() / 60_000) * 60_000;
+  const clock = new Date(generatedAt ?? Date.now()).getTime();
+  const now = Math.floor((Number.isNaN(clock) ? Date.now() : clock) / 60_000) * 60_000;
   const start = now - (MINUTES - 1) * 60_000;
   const buckets = Array.from({ length: MINUTES }, (_, index) => ({
     at: start + index * 60_000,

@@ -37,6 +37,7 @@ export function deadLetterColumns(openJob, extra = []) {
 }
 
 function attemptsText(row) {
-  if (row.attempts === undefined) return '—';
+  // A recent failure of the snapshot is one attempt (`attempt`), a job or dead letter has `attempts`.
+  if (row.attempts === undefined) return row.attempt === undefined ? '—' : `#${row.attempt}`;
   return row.maxAttempts ? `${row.attempts} / ${row.maxAttempts}` : String(row.attempts);
 }

@@ -55,7 +55,7 @@ export function table(columns, rows, options = {}) {
     el(
       'tr',
       {},
-      columns.map((column) => el('th', { scope: 'col', text: column.label })),
+      columns.map((column) => el('th', { scope: 'col', class: column.class ?? '' }, column.label)),
     ),
   );
   const body = el(

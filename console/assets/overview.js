@@ -22,7 +22,7 @@ export function renderOverview(snapshot, { openJob }) {
   );
   renderBanner(withoutWorker);
   renderCounts(document.getElementById('counts'), kinds, withoutWorker);
-  renderChart(document.getElementById('chart'), snapshot?.perMinute);
+  renderChart(document.getElementById('chart'), snapshot?.perMinute, snapshot?.generatedAt);
   renderList(
     document.getElementById('recent-failures'),
     snapshot?.recentFailures,

@@ -54,18 +54,23 @@ export function requestProtocol(c: Context): string {
 
 /**
  * Refuses a request that may come from another site: an `Origin` other than our own, or a
- * `Sec-Fetch-Site` other than `same-origin` (or `none`, a navigation the user typed). Browsers send
- * both on every state-changing request, and a page cannot forge them; non-browser clients send
- * neither, and are let through by this check.
+ * `Sec-Fetch-Site` other than `same-origin` (or `none`, a navigation the user typed). A page cannot
+ * forge either header; non-browser clients send neither and pass this check.
+ *
+ * `Origin: null` is what the console's own pages send: under `Referrer-Policy: no-referrer` a
+ * browser writes the origin of a form post or same-origin fetch as "null" (Fetch standard, "append a
+ * request Origin header"). So "null" passes only with `Sec-Fetch-Site: same-origin`, which every
+ * browser that sends it sets itself; without that header "null" (also a sandboxed frame's origin)
+ * is refused.
  */
 export function checkSameOrigin(c: Context): void {
   const origin = c.req.header('origin');
-  if (origin !== undefined && origin !== ownOrigin(c)) {
-    throw new HttpError(403, CSRF_REJECTED, `cross-origin request refused (Origin ${origin})`);
-  }
   const site = c.req.header('sec-fetch-site');
   if (site !== undefined && site !== 'same-origin' && site !== 'none') {
     throw new HttpError(403, CSRF_REJECTED, `cross-site request refused (Sec-Fetch-Site ${site})`);
+  }
+  if (origin === 'null' ? site !== 'same-origin' : origin !== undefined && origin !== ownOrigin(c)) {
+    throw new HttpError(403, CSRF_REJECTED, `cross-origin request refused (Origin ${origin})`);
   }
 }
 
