@@ -1,0 +1,154 @@
+/**
+ * Real worker processes for the fault suite: `node --import tsx src/cli/main.ts worker --jobs
+ * faults/kinds.ts`, optionally under a command prefix (faketime). Their JSON logs are parsed, counted
+ * per event, and kept in memory only for warnings and the events a scenario asks for.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+// biome-ignore lint/suspicious/noExplicitAny: log lines are free-form JSON.
+export type LogLine = Record<string, any>;
+
+export interface WorkerSpec {
+  databaseUrl: string;
+  env?: Record<string, string>;
+  /** A command put in front of node, such as ['faketime', '-f', '+3h']. */
+  prefix?: string[];
+  /** Keep every line of these events (besides warn and above). */
+  keep?: string[];
+}
+
+export class WorkerProcess {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[] = [];
+  readonly counts = new Map<string, number>();
+  readonly stderr: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  workerId?: string;
+  /** Lines written in total (all levels that reached stdout). */
+  written = 0;
+  private waiters: { predicate: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
+
+  constructor(readonly spec: WorkerSpec) {
+    const args = ['--import', 'tsx', `${ROOT}src/cli/main.ts`, 'worker', '--jobs', `${ROOT}faults/kinds.ts`];
+    const [command, ...rest] = [...(spec.prefix ?? []), process.execPath, ...args];
+    this.child = spawn(command!, rest, {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        DATABASE_URL: spec.databaseUrl,
+        BATON_LOG_LEVEL: 'info',
+        BATON_SHUTDOWN_TIMEOUT_MS: '2000',
+        ...spec.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = new Set(spec.keep ?? []);
+    let buffer = '';
+    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      for (let newline = buffer.indexOf('\n'); newline >= 0; newline = buffer.indexOf('\n')) {
+        const text = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        if (!text.startsWith('{')) continue;
+        this.written++;
+        const line = JSON.parse(text) as LogLine;
+        this.counts.set(line.event, (this.counts.get(line.event) ?? 0) + 1);
+        if (line.event === 'worker.started') this.workerId = line.workerId;
+        if (line.level >= 40 || keep.has(line.event) || line.event?.startsWith('worker.'))
+          this.lines.push(line);
+        this.waiters = this.waiters.filter((waiter) => {
+          if (!waiter.predicate(line)) return true;
+          waiter.resolve(line);
+          return false;
+        });
+      }
+    });
+    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => this.stderr.push(chunk));
+    this.exited = once(this.child, 'exit').then(([code, signal]) => ({ code, signal }));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  count(event: string): number {
+    return this.counts.get(event) ?? 0;
+  }
+
+  /** The first line (from now on, or kept already) that matches, within `timeoutMs`. */
+  waitFor(predicate: (line: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> {
+    const seen = this.lines.find(predicate);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`worker ${this.pid}: no such log line within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        predicate,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
+    });
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.alive) this.child.kill(signal);
+  }
+
+  /** Resident memory in kB (VmRSS), or 0 once gone. */
+  rssKb(): number {
+    try {
+      const match = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
+      return Number(match?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.alive) return;
+    this.child.kill('SIGCONT');
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+/**
+ * Starts a worker and waits until it runs: its `worker.started` line, or (at log level warn, where
+ * that line is not written) its registry row, which `registered` looks up by pid.
+ */
+export async function startWorker(
+  spec: WorkerSpec,
+  registered: (pid: number) => Promise<string | undefined>,
+): Promise<WorkerProcess> {
+  const worker = new WorkerProcess(spec);
+  const byRegistry = async () => {
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && worker.alive && !worker.workerId) {
+      worker.workerId = await registered(worker.pid).catch(() => undefined);
+      if (!worker.workerId) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    if (!worker.workerId) throw new Error(`worker ${worker.pid} did not register within 60 s`);
+  };
+  await Promise.race([
+    Promise.race([worker.waitFor((line) => line.event === 'worker.started', 60_000), byRegistry()]),
+    worker.exited.then(({ code, signal }) => {
+      throw new Error(
+        `worker exited (${code ?? signal}) before starting: ${worker.stderr.join('').slice(-2000)}`,
+      );
+    }),
+  ]);
+  return worker;
+}
