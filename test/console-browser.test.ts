@@ -20,7 +20,7 @@ import {
   watchPage,
 } from './helpers/browser.js';
 import { connectBaton, createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { type ApiCall, OPERATOR_TOKEN, serveApi } from './helpers/http.js';
+import { type ApiCall, OPERATOR_TOKEN, serveApi, VIEWER_TOKEN } from './helpers/http.js';
 import { pollUntil } from './helpers/poll.js';
 
 const skipReason = browserSkipReason();
@@ -274,6 +274,47 @@ describe.skipIf(skipReason !== null)('ops console in a browser', () => {
       ).length,
     }));
     expect(found).toEqual({ xss: null, images: 0, scripts: ['/ops/assets/main.js'], onAttributes: 0 });
+  });
+
+  test('a job opened by its id is cancelled only after the page asks and the operator confirms', async () => {
+    const [id] = await enqueue('console.idle', [{ payload: {} }]);
+    await page.fill('#open-job [name=jobId]', id!);
+    await page.click('#open-job button[type=submit]');
+    const detail = page.locator('#job-detail');
+    await detail.getByRole('button', { name: 'Cancel this job' }).click();
+    const dialog = page.locator('#confirm-dialog');
+    await dialog.getByText('Cancel this job?').waitFor();
+    await dialog.getByRole('button', { name: 'Go back' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    expect((await database.rows(`select state from baton.jobs where id = $1`, [id]))[0].state).toBe(
+      'pending',
+    );
+    await detail.getByRole('button', { name: 'Cancel this job' }).click();
+    await dialog.getByRole('button', { name: 'Cancel the job' }).click();
+    await detail.getByText('Cancelled: was pending, now cancelled.').waitFor();
+    expect((await database.rows(`select state from baton.jobs where id = $1`, [id]))[0].state).toBe(
+      'cancelled',
+    );
+    await detail.getByRole('button', { name: 'Retry this job' }).waitFor();
+  });
+
+  test('a viewer session reads but is offered no action', async () => {
+    const [id] = await enqueue('console.work', [
+      { payload: { failWith: 'viewer sees this' }, group: 'g-viewer' },
+    ]);
+    await waitForDead([id!]);
+    await logIn(page, server.url, VIEWER_TOKEN);
+    expect(await page.locator('#who').textContent()).toBe('bob (viewer)');
+    await page.fill('#open-job [name=jobId]', id!);
+    await page.click('#open-job button[type=submit]');
+    await page.locator('#job-detail').getByText('viewer sees this').first().waitFor();
+    expect(await page.locator('#job-detail button').allTextContents()).toEqual(['Close', 'Reload']);
+    await page.click('#job-detail-close');
+    await page.click('a[data-tab=dead-letters]');
+    await page.locator('#batch-preview').getByText(id!).waitFor();
+    expect(await page.locator('#batch-actions').isVisible()).toBe(false);
+    await page.click('a[data-tab=audit]');
+    expect(await page.locator('#audit-prune').isVisible()).toBe(false);
   });
 
   test('every panel and the confirmation dialog load with no CSP violation', async () => {

@@ -28,6 +28,12 @@ async function start() {
   const isOperator = session.role === 'operator';
   const panels = {};
   const openJob = initDetail({ isOperator, onChange: () => refreshNow() });
+  const openJobForm = document.getElementById('open-job');
+  openJobForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const jobId = openJobForm.elements.jobId.value.trim();
+    if (jobId) openJob(jobId);
+  });
   panels.failures = initFailures({ openJob, isOperator });
   panels['dead-letters'] = initBatchRetry({ openJob });
   panels.audit = initAudit({ openJob });
