@@ -17,7 +17,7 @@ export type ApiEnv = { Variables: { caller: ApiCaller } };
 export const CSRF_HEADER = 'x-baton-csrf';
 
 // Not in errors.ts's union (owned elsewhere); the renderer takes any code.
-const CSRF_REJECTED = 'CSRF_REJECTED' as HttpErrorCode;
+const CSRF_REJECTED: HttpErrorCode = 'CSRF_REJECTED';
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 

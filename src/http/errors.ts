@@ -9,6 +9,7 @@ export type HttpErrorCode =
   | 'BAD_REQUEST'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
+  | 'CSRF_REJECTED'
   | 'NOT_FOUND'
   | 'BODY_TOO_LARGE'
   | 'NOT_READY'
