@@ -3,6 +3,8 @@
  * --jobs module, refused on bad JSON or an unknown kind), `stats --json` naming kinds with pending
  * jobs and no live worker, and `baton dev` on the embedded database with no DATABASE_URL.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,12 +12,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { type BatonClient, defineKind, type QueueStats, type Worker } from '../src/index.js';
 import { connectBaton, createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { runCli } from './helpers/processes.js';
+import { cliCommand, runCli } from './helpers/processes.js';
 
 const FIXTURE = 'test/fixtures/ledger-kinds.ts';
 let database: TestDatabase;
 let env: Record<string, string>;
-let dataDir: string | undefined;
+const dataDirs: string[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase('cli');
@@ -23,7 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  for (const folder of dataDirs) await rm(folder, { recursive: true, force: true });
   await database.drop();
 });
 
@@ -163,7 +165,8 @@ describe('dev', () => {
   test('`baton dev --exit-when-done` runs the demo on the embedded database without DATABASE_URL', {
     timeout: 180_000,
   }, async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'baton-dev-'));
+    const dataDir = await mkdtemp(join(tmpdir(), 'baton-dev-'));
+    dataDirs.push(dataDir);
     const folder = join(dataDir, 'db');
     const run = await runCli(['dev', '--exit-when-done', '--data-dir', folder], { DATABASE_URL: undefined });
     expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
@@ -179,5 +182,44 @@ describe('dev', () => {
     expect(run.stdout).toMatch(/\ndemo\.lookup\s+0\s+0\s+0\s+0\s+1\s+0\s+1\s/);
     // The embedded database was kept in the folder.
     expect((await readdir(folder)).length).toBeGreaterThan(0);
+  });
+
+  test('`baton dev` serves the API and console beside the worker and prints an operator token that works', {
+    timeout: 120_000,
+  }, async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'baton-dev-'));
+    dataDirs.push(dataDir);
+    const [command, args] = cliCommand(['dev', '--port', '0', '--data-dir', join(dataDir, 'db')]);
+    const child = spawn(command, args, {
+      env: { ...process.env, DATABASE_URL: '', BATON_API_TOKENS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = once(child, 'exit');
+    try {
+      let stdout = '';
+      const printed = await new Promise<RegExpExecArray>((resolve, reject) => {
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          stdout += chunk;
+          const match =
+            /console: (http:\/\/\S+)\/ops\/queue\n[\s\S]*operator token for this run \(actor "dev"\): (\S+)\n/.exec(
+              stdout,
+            );
+          if (match) resolve(match);
+        });
+        exited.then(() => reject(new Error(`baton dev exited early: ${stdout}`)));
+      });
+      const [, url, token] = printed;
+      const withToken = await fetch(`${url}/api/jobs?kind=demo.greet`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(withToken.status).toBe(200);
+      expect(((await withToken.json()) as { jobs: unknown[] }).jobs.length).toBe(10);
+      expect((await fetch(`${url}/api/jobs`)).status).toBe(401);
+      expect((await fetch(`${url}/ops/queue`, { redirect: 'manual' })).status).toBeLessThan(400);
+      child.kill('SIGINT');
+      expect((await exited)[0]).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
