@@ -257,7 +257,8 @@ export interface OpsSnapshot {
   /** The latest failed attempts, newest first. */
   recentFailures: RecentFailure[];
   /** The latest dead letters, newest first. */
-  recentDeadLetters: DeadLetter[];
+  /** With the job's state now (a retried job's dead letter is gone; a cancelled one keeps it). */
+  recentDeadLetters: (DeadLetter & { state: JobState })[];
   /** A page of the audit log, newest first, with the snapshot's audit filters. */
   audit: AuditPage;
   /** The last 60 minutes, oldest first, the current (partial) minute last; minutes with nothing are zeros. */

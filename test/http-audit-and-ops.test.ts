@@ -805,14 +805,16 @@ describe('GET /api/ops', () => {
     ]);
 
     const deadLetters = await database.rows(
-      `select job_id, reason from baton.dead_letters order by created_at desc, job_id desc`,
+      `select d.job_id, d.reason, j.state from baton.dead_letters d join baton.jobs j on j.id = d.job_id
+       order by d.created_at desc, d.job_id desc`,
     );
     expect(
-      snapshot.recentDeadLetters.map((letter: { jobId: string; reason: string }) => [
+      snapshot.recentDeadLetters.map((letter: { jobId: string; reason: string; state: string }) => [
         letter.jobId,
         letter.reason,
+        letter.state,
       ]),
-    ).toEqual(deadLetters.map((row) => [row.job_id, row.reason]));
+    ).toEqual(deadLetters.map((row) => [row.job_id, row.reason, row.state]));
     expect(new Set(deadLetters.map((row) => row.reason))).toEqual(
       new Set(['non_retryable', 'max_attempts_exceeded']),
     );

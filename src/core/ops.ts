@@ -1,7 +1,14 @@
 import { queryRows } from '../db/database.js';
 import { BatonError } from '../errors.js';
 import { opsPerMinute, opsRecentDeadLetters, opsRecentFailures } from '../sql/ops.js';
-import type { AttemptOutcome, AuditFilters, MinuteCounts, OpsSnapshot, RecentFailure } from '../types.js';
+import type {
+  AttemptOutcome,
+  AuditFilters,
+  JobState,
+  MinuteCounts,
+  OpsSnapshot,
+  RecentFailure,
+} from '../types.js';
 import type { Baton } from './baton.js';
 import { deadLetterFromRow } from './rows.js';
 
@@ -70,7 +77,10 @@ export async function readOpsSnapshot(baton: Baton, options: OpsSnapshotOptions 
     kindsWithoutWorker: stats.kindsWithoutWorker,
     workers,
     recentFailures,
-    recentDeadLetters: deadLetterRows.map(deadLetterFromRow),
+    recentDeadLetters: deadLetterRows.map((row) => ({
+      ...deadLetterFromRow(row),
+      state: row.state as JobState,
+    })),
     audit,
     perMinute,
   };

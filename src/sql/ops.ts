@@ -16,10 +16,10 @@ where a.outcome in ${FAILED_OUTCOMES}
 order by a.finished_at desc, a.id desc
 limit $1`;
 
-/** The latest $1 dead letters, newest first (dead_letters_created). */
+/** The latest $1 dead letters, newest first (dead_letters_created), with their job's state now. */
 export const opsRecentDeadLetters = `
-select * from baton.dead_letters
-order by created_at desc, job_id desc
+select d.*, j.state from baton.dead_letters d join baton.jobs j on j.id = d.job_id
+order by d.created_at desc, d.job_id desc
 limit $1`;
 
 /**
