@@ -34,10 +34,14 @@ async function runScenario(
   try {
     await run.setup(scenario.migrated !== false);
     await scenario.run(run, size);
+    const exited = run.workers
+      .filter((worker) => !worker.alive)
+      .map((worker) => `  worker ${worker.pid} exited: ${worker.stderr.join('').slice(-1500)}`);
     const figures = await run.finish();
     const checksOk = run.checks.every((line) => line.ok);
     const clean = passes(figures);
     const ok = scenario.control ? !clean : clean && checksOk;
+    if (!ok) await diagnose(run, scenario.name, exited);
     const seconds = Math.round((Date.now() - started) / 1000);
     return { row: formatRow(scenario, figures, run, ok, seconds), ok };
   } catch (error) {
@@ -55,6 +59,18 @@ async function runScenario(
   } finally {
     await run.close();
   }
+}
+
+/** On a failure, what the tables hold, to stderr. */
+async function diagnose(run: Run, name: string, exited: string[]): Promise<void> {
+  const states = await run.rows(`select kind, state, count(*)::int as n from baton.jobs group by 1, 2`);
+  const ledger = await run.rows(
+    `select outcome, detail, count(*)::int as n from faults.ledger group by 1, 2`,
+  );
+  const pids = await run.rows(`select worker_pid, count(*)::int as n from faults.ledger group by 1`);
+  process.stderr.write(
+    `${exited.join('\n')}\n${name}: jobs ${JSON.stringify(states)}\n  ledger ${JSON.stringify(ledger)}\n  by pid ${JSON.stringify(pids)} (workers ${run.workers.map((worker) => worker.pid).join(',')})\n`,
+  );
 }
 
 async function main(): Promise<void> {

@@ -41,7 +41,7 @@ type AnyKind = KindDefinition<any, any, any>;
 export class Run {
   readonly url: string;
   readonly pool: pg.Pool;
-  readonly baton: BatonClient;
+  baton: BatonClient;
   readonly clock: DatabaseClock;
   readonly workers: WorkerProcess[] = [];
   readonly acknowledged = new Map<number, { expect: 'completed' | 'dead' }>();
@@ -57,9 +57,11 @@ export class Run {
     readonly database: string,
   ) {
     this.url = cluster.url(database);
-    this.pool = new pg.Pool({ connectionString: this.url, max: 4 });
+    // The runner's own connections are named, so a scenario can tell them from the workers'.
+    const runnerUrl = `${this.url}?application_name=faults_runner`;
+    this.pool = new pg.Pool({ connectionString: runnerUrl, max: 4 });
     this.pool.on('error', () => {}); // a restart kills idle clients; the pool makes new ones
-    this.baton = createBaton({ connectionString: this.url, maxConnections: 8 });
+    this.baton = createBaton({ connectionString: runnerUrl, maxConnections: 8 });
     this.clock = new DatabaseClock(this.pool);
   }
 
@@ -213,6 +215,37 @@ export class Run {
     await this.pool.end().catch(() => {});
   }
 }
+
+/**
+ * Enqueues `make()` jobs of `kind` at about `perSecond` until the returned stop() is called (and
+ * awaited). Enqueues that fail (the database is down) are indeterminate and the feed goes on.
+ */
+export function feed(run: Run, kind: AnyKind, perSecond: number, make: () => object): () => Promise<void> {
+  let stopped = false;
+  const tickMs = 100;
+  const loop = (async () => {
+    let carry = 0;
+    while (!stopped) {
+      carry += (perSecond * tickMs) / 1000;
+      const count = Math.floor(carry);
+      carry -= count;
+      const tick = sleep(tickMs);
+      await Promise.all(Array.from({ length: count }, () => run.enqueue(kind, make())));
+      await tick;
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+  };
+}
+
+/** Worker settings of the fault scenarios: a 2 s lease (1 s heartbeat) and a 0.5 s recovery sweep. */
+export const FAST_LEASE = {
+  BATON_LEASE_MS: '2000',
+  BATON_RECOVERY_INTERVAL_MS: '500',
+  BATON_POLL_INTERVAL_MS: '1000',
+};
 
 export { passes };
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -41,6 +41,13 @@ export function openPostgres(options: PostgresOptions): Database {
     async transaction(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;
+      // A checked-out client has no 'error' listener of the pool's: if the server goes away mid
+      // transaction (restart, crash, cut connection), its 'error' event would crash the process.
+      // The statement in flight fails anyway; keep the error so the client is discarded on release.
+      const onError = (error: Error) => {
+        broken ??= error;
+      };
+      client.on('error', onError);
       try {
         await client.query('begin');
         const result = await fn(
@@ -60,6 +67,7 @@ export function openPostgres(options: PostgresOptions): Database {
         }
         throw error;
       } finally {
+        client.off('error', onError);
         client.release(broken);
       }
     },

@@ -1,0 +1,77 @@
+/**
+ * A worker cut off from PostgreSQL for twice its lease (a proxy stops forwarding, then delivers
+ * everything late, as TCP does once a partition heals). It must abort its handlers within one lease
+ * of its last renewal, others must run its jobs, and its results must be refused when it comes back.
+ */
+import { work } from '../kinds.js';
+import { between, FAST_LEASE, feed, type Scenario, sleep } from '../lib/harness.js';
+import { startFaultProxy } from '../lib/proxy.js';
+
+const LEASE_MS = 2000;
+
+export const partition: Scenario = {
+  name: 'partition',
+  summary:
+    'one of 3 workers partitioned from PostgreSQL for 2x its 2 s lease, 4 times (quick: 2); jobs of 0.5 to 1.5 s',
+  async run(run, size) {
+    const rounds = size.quick ? 2 : 4;
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: run.cluster.port });
+    try {
+      const url = `postgres://postgres@127.0.0.1:${proxy.port}/${run.database}`;
+      const cutOff = await run.startWorker({ databaseUrl: url, env: FAST_LEASE, keep: ['job.lease_lost'] });
+      for (let index = 0; index < 2; index++) await run.startWorker({ env: FAST_LEASE });
+      const stop = feed(run, work, 10, () => ({
+        ms: Math.round(between(500, 1500)),
+        ignoreAbort: Math.random() < 0.3,
+      }));
+      const late: number[] = [];
+      const affected: string[] = [];
+      for (let round = 0; round < rounds; round++) {
+        await sleep(3000);
+        const held = await run.runningOn(cutOff);
+        affected.push(...held);
+        const at = await run.fault('partition', held);
+        proxy.pause();
+        await sleep(2 * LEASE_MS);
+        proxy.resume();
+        await sleep(2000);
+        // How long after the cut each of its handlers was aborted (lease_lost), on database time.
+        const aborts = await run.rows(
+          `select ended_ms - $1 as after_ms from faults.ledger where worker_pid = $2 and job_id = any($3) and outcome = 'aborted'`,
+          [at, cutOff.pid, held],
+        );
+        late.push(...aborts.map((row) => Number(row.after_ms)));
+      }
+      await stop();
+      await run.drain(60_000);
+      await sleep(1000);
+      const worst = Math.max(0, ...late);
+      run.check(
+        'handlers aborted within one lease of the cut',
+        worst <= LEASE_MS,
+        `worst ${Math.round(worst)} ms, ${late.length} handlers`,
+      );
+      const [elsewhere] = await run.rows(
+        `select count(distinct job_id)::int as n from faults.ledger where job_id = any($1) and worker_pid <> $2 and outcome = 'completed'`,
+        [affected, cutOff.pid],
+      );
+      run.check(
+        'other workers ran its jobs',
+        affected.length === 0 || elsewhere.n > 0,
+        `${elsewhere.n} of ${affected.length}`,
+      );
+      const [refused] = await run.rows(
+        `select count(*)::int as n from faults.ledger where worker_pid = $1 and job_id = any($2) and outcome in ('rejected', 'aborted')`,
+        [cutOff.pid, affected],
+      );
+      run.check(
+        'its results refused when it came back',
+        affected.length === 0 || refused.n > 0,
+        `${refused.n} executions`,
+      );
+      run.check('the cut-off worker is still running', cutOff.alive);
+    } finally {
+      await proxy.close();
+    }
+  },
+};
