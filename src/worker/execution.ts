@@ -28,6 +28,8 @@ export interface Execution {
   startedAt: number;
   /** performance.now() when the last successful lease renewal (or the claim) was sent. */
   renewedAt: number;
+  /** Set when the lease's local deadline is near: aborts the handler then unless a renewal lands first. */
+  leaseTimer?: NodeJS.Timeout;
   completedInTransaction: boolean;
   log: JobLogger;
 }

@@ -85,6 +85,8 @@ export class Worker {
   private timers: NodeJS.Timeout[] = [];
   private wakeTimer?: { at: number; timer: NodeJS.Timeout };
   private pruning = false;
+  /** performance.now() when the lease renewal in flight was sent. */
+  private renewalSentAt?: number;
   private claiming = false;
   private claimAgain = false;
   /** Bumped by every reason to look for jobs; a claim that comes back short clears `mayHaveMore` only if none arrived meanwhile. */
@@ -530,10 +532,18 @@ export class Worker {
     else this.claimSoon();
   }
 
-  /** Renews every lease in one statement; jobs missing from the answer lost their lease and are aborted. */
+  /**
+   * Renews every lease in one statement; jobs missing from the answer lost their lease and are
+   * aborted. One renewal is in flight at a time: while the database does not answer (a partition),
+   * ticks do not pile statements onto the pool, but they still watch the leases' deadlines.
+   */
   private async heartbeat(): Promise<void> {
+    this.watchLeaseDeadlines();
+    if (this.renewalSentAt !== undefined && performance.now() - this.renewalSentAt < this.settings.leaseMs)
+      return;
     const executions = [...this.buffer, ...this.running.values(), ...this.finishing.values()];
     const sentAt = performance.now();
+    this.renewalSentAt = sentAt;
     try {
       const { rows } = await this.baton.db.query(leaseRenew, [
         executions.map((execution) => execution.job.id),
@@ -555,16 +565,38 @@ export class Worker {
         { event: 'heartbeat.failed', err: (error as Error).message, running: executions.length },
         'could not renew leases',
       );
+    } finally {
+      if (this.renewalSentAt === sentAt) this.renewalSentAt = undefined;
     }
-    // A lease not renewed for a whole lease time may already be someone else's: stop working on it.
-    for (const execution of this.running.values()) {
-      if (execution.phase === 'running' && performance.now() - execution.renewedAt > this.settings.leaseMs)
-        this.loseLease(execution);
+    this.watchLeaseDeadlines();
+  }
+
+  /**
+   * A lease not renewed for a whole lease time may already be someone else's: stop working on it
+   * by its deadline, whether or not the renewal statement ever answers. The deadline counts from
+   * when the last successful renewal was sent (the database's expiry is at least that late), less a
+   * small margin; a timer fires at the deadline itself, not at the next tick, which could be up to
+   * a heartbeat after another worker took the job. Found by the fault suite's partition scenario:
+   * the check used to run only after the renewal answered, so during a partition it never ran.
+   */
+  private watchLeaseDeadlines(): void {
+    const { leaseMs, heartbeatMs } = this.settings;
+    const marginMs = Math.min(250, leaseMs / 20);
+    const expired = (execution: Execution) => performance.now() - execution.renewedAt >= leaseMs - marginMs;
+    for (const execution of [...this.running.values()]) {
+      if (execution.phase !== 'running') continue;
+      const leftMs = execution.renewedAt + leaseMs - marginMs - performance.now();
+      if (leftMs <= 0) this.loseLease(execution);
+      else if (leftMs <= heartbeatMs && !execution.leaseTimer) {
+        execution.leaseTimer = setTimeout(() => {
+          execution.leaseTimer = undefined;
+          const current = this.running.get(execution.job.id) === execution;
+          if (current && execution.phase === 'running' && expired(execution)) this.loseLease(execution);
+        }, leftMs);
+      }
     }
     for (const execution of [...this.buffer]) {
-      if (performance.now() - execution.renewedAt > this.settings.leaseMs && this.dropBuffered(execution)) {
-        logLeaseLost(execution, 'heartbeat');
-      }
+      if (expired(execution) && this.dropBuffered(execution)) logLeaseLost(execution, 'heartbeat');
     }
   }
 
