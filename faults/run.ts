@@ -132,7 +132,11 @@ function ensureFaketime(): void {
   }
 }
 
-main().catch((error) => {
-  process.stderr.write(`faults: ${(error as Error).stack ?? error}\n`);
-  process.exitCode = 1;
-});
+// Exit explicitly: a stray handle (a pool's timer, a child's pipe) must not keep the suite running.
+main().then(
+  () => process.exit(),
+  (error) => {
+    process.stderr.write(`faults: ${(error as Error).stack ?? error}\n`);
+    process.exit(1);
+  },
+);

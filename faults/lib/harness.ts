@@ -91,6 +91,7 @@ export class Run {
       return rows[0]?.id;
     });
     this.workers.push(worker);
+    if (!this.supervising) await worker.stop(); // started while the run was closing: never leave one behind
     if (options.restart) {
       // Like a process supervisor: a worker that dies is replaced.
       void worker.exited.then(() => {

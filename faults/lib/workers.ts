@@ -22,6 +22,12 @@ export interface WorkerSpec {
   keep?: string[];
 }
 
+/** Every worker process started, so that none outlives the runner. */
+const started = new Set<WorkerProcess>();
+process.on('exit', () => {
+  for (const worker of started) if (worker.alive) worker.child.kill('SIGKILL');
+});
+
 export class WorkerProcess {
   readonly child: ChildProcess;
   readonly lines: LogLine[] = [];
@@ -70,6 +76,7 @@ export class WorkerProcess {
     });
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => this.stderr.push(chunk));
     this.exited = once(this.child, 'exit').then(([code, signal]) => ({ code, signal }));
+    started.add(this);
   }
 
   get pid(): number {
