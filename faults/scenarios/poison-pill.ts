@@ -9,10 +9,16 @@ import { FAST_LEASE, type Run, type Scenario, sleep } from '../lib/harness.js';
 /** Seconds to run `count` 20 ms jobs from the moment they are enqueued. */
 async function timeBatch(run: Run, count: number): Promise<number> {
   const started = Date.now();
-  const ids = await run.enqueueMany(
-    work,
-    Array.from({ length: count }, () => ({ ms: 20 })),
-  );
+  const ids: string[] = [];
+  for (let done = 0; done < count; done += 5000) {
+    const size = Math.min(5000, count - done);
+    const batch = await run.enqueueMany(
+      work,
+      Array.from({ length: size }, () => ({ ms: 20 })),
+    );
+    if (batch.length !== size) throw new Error('an enqueue of the batch failed');
+    ids.push(...batch);
+  }
   for (;;) {
     const [row] = await run.rows(
       `select count(*)::int as n from baton.jobs where id = any($1) and state = 'completed'`,
