@@ -196,6 +196,11 @@ select handed.id from handed left join wake on true`;
  * The recovery sweep (G5): up to $1 jobs whose lease expired on database time go back to pending,
  * or to failed with a dead letter when their attempts are spent. Each gets a `lease_expired`
  * attempt record. `skip locked` lets several workers sweep at once.
+ *
+ * A requeued job keeps its run_at (it was due when claimed), so it takes its old place in the
+ * queue. With run_at = now() it went behind every job that became due while it was held: after a
+ * worker was killed with the fleet near capacity, its jobs waited up to 13.6 s for a 2 s lease
+ * (the fault suite's sigkill scenario).
  */
 export const leaseRecoverExpired = `
 with expired as (
@@ -207,7 +212,7 @@ with expired as (
 ), recovered as (
   update baton.jobs j
   set state = case when j.attempts >= j.max_attempts then 'failed' else 'pending' end,
-      run_at = now(),
+      run_at = least(j.run_at, now()),
       finished_at = case when j.attempts >= j.max_attempts then now() end,
       error_code = 'EXECUTION_FAILED',
       error_message = 'lease expired: worker ' || coalesce(expired.worker_id, '?') || ' stopped renewing it',
