@@ -25,7 +25,7 @@ export interface WorkerSpec {
 /** Every worker process started, so that none outlives the runner. */
 const started = new Set<WorkerProcess>();
 process.on('exit', () => {
-  for (const worker of started) if (worker.alive) worker.child.kill('SIGKILL');
+  for (const worker of started) if (worker.alive) worker.kill('SIGKILL');
 });
 
 export class WorkerProcess {
@@ -52,6 +52,9 @@ export class WorkerProcess {
         ...spec.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so a signal reaches node even under a prefix (faketime runs node as
+      // its child, and killing faketime alone would leave node behind).
+      detached: true,
     });
     const keep = new Set(spec.keep ?? []);
     let buffer = '';
@@ -110,8 +113,14 @@ export class WorkerProcess {
     });
   }
 
+  /** Signals the whole process group (the prefix and node). */
   kill(signal: NodeJS.Signals): void {
-    if (this.alive) this.child.kill(signal);
+    if (!this.alive) return;
+    try {
+      process.kill(-this.pid, signal);
+    } catch {
+      this.child.kill(signal);
+    }
   }
 
   /** Resident memory in kB (VmRSS), or 0 once gone. */
@@ -126,8 +135,8 @@ export class WorkerProcess {
 
   async stop(): Promise<void> {
     if (!this.alive) return;
-    this.child.kill('SIGCONT');
-    this.child.kill('SIGKILL');
+    this.kill('SIGCONT');
+    this.kill('SIGKILL');
     await this.exited;
   }
 }
