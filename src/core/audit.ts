@@ -9,6 +9,7 @@ import {
   auditPruneRecord,
 } from '../sql/audit.js';
 import type { AuditEntry, AuditFilters, AuditPage, AuditPruneFilters, AuditPruneResult } from '../types.js';
+import { decodeKeysetCursor, encodeKeysetCursor } from './cursor.js';
 
 /** The largest page `audit.list` returns. */
 export const MAX_AUDIT_ENTRIES_PER_PAGE = 500;
@@ -56,31 +57,6 @@ function filterParameters(filters: AuditPruneFilters): (string | null)[] {
     filters.traceId ?? null,
     filters.jobId ?? null,
   ];
-}
-
-/** A cursor is opaque to callers: base64url of the last entry's exact created_at text and id. */
-function encodeCursor(createdAt: string, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (
-      typeof createdAt === 'string' &&
-      !Number.isNaN(Date.parse(createdAt)) &&
-      typeof id === 'string' &&
-      /^[0-9]{1,19}$/.test(id)
-    ) {
-      return { createdAt, id };
-    }
-  } catch {
-    // Falls through to the error below.
-  }
-  throw new BatonError(
-    'OPTIONS_INVALID',
-    `audit.list: cursor ${JSON.stringify(cursor)} is not one Baton returned`,
-  );
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: database rows are untyped until mapped here.
@@ -157,7 +133,9 @@ export class AuditLog {
         `audit.list: limit must be an integer from 1 to ${MAX_AUDIT_ENTRIES_PER_PAGE}, got ${page.limit}`,
       );
     }
-    const after = page.cursor ? decodeCursor(page.cursor) : null;
+    const after = page.cursor
+      ? decodeKeysetCursor(page.cursor, (id) => /^[0-9]{1,19}$/.test(id), 'audit.list')
+      : null;
     // One row more than the page tells whether another page follows.
     const rows = await queryRows(page.client ?? this.db, auditListPage, [
       ...filterParameters(checked),
@@ -172,7 +150,7 @@ export class AuditLog {
     const last = pageRows[pageRows.length - 1];
     return {
       entries: pageRows.map(entryFromRow),
-      nextCursor: more && last ? encodeCursor(String(last.created_at_exact), String(last.id)) : null,
+      nextCursor: more && last ? encodeKeysetCursor(String(last.created_at_exact), String(last.id)) : null,
     };
   }
 

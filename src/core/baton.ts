@@ -17,6 +17,7 @@ import type {
 } from '../types.js';
 import { JOB_STATES, type JobState } from '../types.js';
 import { AuditLog } from './audit.js';
+import { decodeKeysetCursor, encodeKeysetCursor } from './cursor.js';
 import { DeadLetters } from './dead-letters.js';
 import {
   buildJobRow,
@@ -56,31 +57,6 @@ const jobListFiltersSchema = z.strictObject({
   createdFrom: z.date().optional(),
   createdBefore: z.date().optional(),
 });
-
-/** A cursor is opaque to callers: base64url of the last row's exact created_at text and id. */
-function encodeJobCursor(createdAt: string, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
-}
-
-function decodeJobCursor(cursor: string): { createdAt: string; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (
-      typeof createdAt === 'string' &&
-      !Number.isNaN(Date.parse(createdAt)) &&
-      typeof id === 'string' &&
-      uuid.safeParse(id).success
-    ) {
-      return { createdAt, id };
-    }
-  } catch {
-    // Falls through to the error below.
-  }
-  throw new BatonError(
-    'OPTIONS_INVALID',
-    `listJobs: cursor ${JSON.stringify(cursor)} is not one Baton returned`,
-  );
-}
 
 /** Options of an operator action (cancel, retry): each is written to the audit log in the same statement. */
 export interface OperatorOptions {
@@ -261,7 +237,9 @@ export class Baton {
         `listJobs: limit must be an integer from 1 to ${MAX_JOBS_PER_PAGE}, got ${page.limit}`,
       );
     }
-    const after = page.cursor ? decodeJobCursor(page.cursor) : null;
+    const after = page.cursor
+      ? decodeKeysetCursor(page.cursor, (id) => uuid.safeParse(id).success, 'listJobs')
+      : null;
     const { kind, state, group, traceId, errorCode, createdFrom, createdBefore } = checked.data;
     // One row more than the page tells whether another page follows.
     const rows = await queryRows(page.client ?? this.db, jobListPage, [
@@ -281,7 +259,7 @@ export class Baton {
     const last = pageRows[pageRows.length - 1];
     return {
       jobs: pageRows.map((row) => jobFromRow(row)),
-      nextCursor: more && last ? encodeJobCursor(String(last.created_at_exact), String(last.id)) : null,
+      nextCursor: more && last ? encodeKeysetCursor(String(last.created_at_exact), String(last.id)) : null,
     };
   }
 

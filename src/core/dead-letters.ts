@@ -17,6 +17,7 @@ import type {
   DeadLetterSkipReason,
   JobState,
 } from '../types.js';
+import { decodeKeysetCursor, encodeKeysetCursor } from './cursor.js';
 import { deadLetterFromRow } from './rows.js';
 
 /** The largest page of `list` and `preview`, and the most jobs one batch retry touches. */
@@ -95,31 +96,6 @@ function checkFilters(operation: string, filters: unknown): DeadLetterFilters {
 function filterParams(filters: DeadLetterFilters): (string | null)[] {
   const { group, kind, traceId, reason, errorCode } = filters;
   return [group ?? null, kind ?? null, traceId ?? null, reason ?? null, errorCode ?? null];
-}
-
-/** A cursor is opaque to callers: base64url of the last row's exact created_at text and job id. */
-function encodeCursor(createdAt: string, jobId: string): string {
-  return Buffer.from(JSON.stringify([createdAt, jobId])).toString('base64url');
-}
-
-function decodeCursor(operation: string, cursor: string): { createdAt: string; jobId: string } {
-  try {
-    const [createdAt, jobId] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (
-      typeof createdAt === 'string' &&
-      !Number.isNaN(Date.parse(createdAt)) &&
-      typeof jobId === 'string' &&
-      uuid.safeParse(jobId).success
-    ) {
-      return { createdAt, jobId };
-    }
-  } catch {
-    // Falls through to the error below.
-  }
-  throw new BatonError(
-    'OPTIONS_INVALID',
-    `deadLetters.${operation}: cursor ${JSON.stringify(cursor)} is not one Baton returned`,
-  );
 }
 
 function checkPageLimit(operation: string, limit: unknown): number {
@@ -258,12 +234,14 @@ export class DeadLetters {
     page: DeadLetterPageOptions,
   ): Promise<DeadLetterPage> {
     const limit = checkPageLimit(operation, page.limit);
-    const after = page.cursor ? decodeCursor(operation, page.cursor) : null;
+    const after = page.cursor
+      ? decodeKeysetCursor(page.cursor, (id) => uuid.safeParse(id).success, `deadLetters.${operation}`)
+      : null;
     // One row more than the page tells whether another page follows.
     const rows = await queryRows(page.client ?? this.db, deadLetterListPage, [
       ...filterParams(filters),
       after?.createdAt ?? 'infinity',
-      after?.jobId ?? LARGEST_UUID,
+      after?.id ?? LARGEST_UUID,
       limit + 1,
     ]);
     const more = rows.length > limit;
@@ -273,7 +251,8 @@ export class DeadLetters {
       deadLetters: pageRows.map(
         (row): DeadLetterItem => ({ ...deadLetterFromRow(row), state: row.state as JobState }),
       ),
-      nextCursor: more && last ? encodeCursor(String(last.created_at_exact), String(last.job_id)) : null,
+      nextCursor:
+        more && last ? encodeKeysetCursor(String(last.created_at_exact), String(last.job_id)) : null,
     };
   }
 }
