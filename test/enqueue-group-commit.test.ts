@@ -57,6 +57,32 @@ test('200 concurrent enqueues: every one is visible elsewhere when it resolves, 
   await baton.close();
 });
 
+test('callers that enqueue again as soon as they are answered keep sharing whole statements', async () => {
+  // 16 callers, each enqueueing 25 jobs one after another (bench W1's shape). Answered callers come
+  // back in microtasks; if the first of them went out alone, the callers would split into two
+  // cohorts alternating in statements of ~8 (50+ statements). Whole batches take ~25.
+  const listener = new pg.Client({ connectionString: database.url });
+  await listener.connect();
+  const payloads: string[] = [];
+  listener.on('notification', (message) => {
+    payloads.push(message.payload ?? '');
+  });
+  await listener.query('listen baton_jobs');
+  const baton = connectBaton(database);
+  await baton.enqueue(note, { n: -1 }); // connect first, so the callers start together
+  const lane = async (laneIndex: number) => {
+    for (let i = 0; i < 25; i++) await baton.enqueue(note, { n: laneIndex * 100 + i });
+  };
+  await Promise.all(Array.from({ length: 16 }, (_, laneIndex) => lane(laneIndex)));
+  await listener.query(`notify baton_jobs, 'fence'`);
+  await expect.poll(() => payloads.includes('fence')).toBe(true);
+  const statements = payloads.length - 2; // without the warm-up and the fence
+  expect(statements).toBeGreaterThanOrEqual(25);
+  expect(statements).toBeLessThanOrEqual(35);
+  await listener.end();
+  await baton.close();
+});
+
 test('concurrent enqueues with one idempotency key give one job, and every caller gets its id', async () => {
   const baton = connectBaton(database);
   const jobs = await Promise.all(

@@ -18,6 +18,14 @@ export class EnqueueBatcher {
   private waiting: Waiting[] = [];
   private inFlight = 0;
   private idle?: () => void;
+  /**
+   * True from a statement's completion until the next macrotask. The callers it answers usually
+   * enqueue again in microtasks; sending the first of them alone at once would split the callers
+   * into two cohorts that alternate in half-size statements. Measured in bench/ W1 (16 single
+   * enqueues in flight): 8 rows a statement and ~9,000 jobs/s without this, 16 rows and
+   * ~15,000 jobs/s with it.
+   */
+  private settling = false;
 
   constructor(
     private readonly db: Queryable,
@@ -29,7 +37,7 @@ export class EnqueueBatcher {
   enqueue(row: InsertRow): Promise<EnqueuedJob> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ row, resolve, reject });
-      this.pump();
+      if (!this.settling) this.pump();
     });
   }
 
@@ -47,8 +55,13 @@ export class EnqueueBatcher {
       this.inFlight++;
       this.write(batch).finally(() => {
         this.inFlight--;
-        if (this.inFlight === 0 && this.waiting.length === 0) this.idle?.();
-        this.pump();
+        if (this.settling) return;
+        this.settling = true;
+        setImmediate(() => {
+          this.settling = false;
+          this.pump();
+          if (this.inFlight === 0 && this.waiting.length === 0) this.idle?.();
+        });
       });
     }
   }
