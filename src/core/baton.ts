@@ -42,7 +42,7 @@ export interface BatonCoreOptions {
 
 const uuid = z.uuid();
 
-/** The first page's keyset: every job sorts before ('infinity', this id). */
+/** The first page's keyset: every job's id sorts before this one. */
 const LARGEST_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
 
 /** The largest page `listJobs` returns. */
@@ -250,7 +250,6 @@ export class Baton {
       errorCode ?? null,
       createdFrom?.toISOString() ?? '-infinity',
       createdBefore?.toISOString() ?? 'infinity',
-      after?.createdAt ?? 'infinity',
       after?.id ?? LARGEST_UUID,
       limit + 1,
     ]);
@@ -259,7 +258,9 @@ export class Baton {
     const last = pageRows[pageRows.length - 1];
     return {
       jobs: pageRows.map((row) => jobFromRow(row)),
-      nextCursor: more && last ? encodeKeysetCursor(String(last.created_at_exact), String(last.id)) : null,
+      // The list pages on the id alone; the cursor keeps the shape the other lists share.
+      nextCursor:
+        more && last ? encodeKeysetCursor(new Date(last.created_at).toISOString(), String(last.id)) : null,
     };
   }
 

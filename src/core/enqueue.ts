@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { type Queryable, queryRows } from '../db/database.js';
 import { BatonError } from '../errors.js';
 import { jobFindByIdempotencyKeys, jobInsertMany } from '../sql/jobs-write.js';
+import { newJobId } from './job-id.js';
 import type { KindDefinition } from './kinds.js';
 
 /** Options of one enqueued job. */
@@ -121,7 +121,7 @@ export function buildJobRow(
     );
   }
   return {
-    id: randomUUID(),
+    id: newJobId(),
     kind: kind.kind,
     payload: checked.data,
     priority: options.priority ?? kind.priority,

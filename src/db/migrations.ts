@@ -160,4 +160,16 @@ create index jobs_finished on baton.jobs (finished_at) where finished_at is not 
 create index job_attempts_finished on baton.job_attempts (finished_at);
 `,
   },
+  {
+    version: 4,
+    name: 'jobs listed by id',
+    sql: `
+-- Job ids are UUIDv7 (time-ordered, made by the enqueuing client), so the job list pages newest
+-- first on the primary key. jobs_created cost an entry on every insert and on every claim and
+-- completion (they change state, which partial indexes read, so they are never HOT updates):
+-- measured on a 38,400-job claim+complete cycle, dropping it took WAL from 1,171 to 957 bytes and
+-- buffer hits from 32 to 26 per job.
+drop index baton.jobs_created;
+`,
+  },
 ];
