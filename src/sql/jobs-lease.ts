@@ -20,13 +20,18 @@ const claimedColumns = `j.id, j.kind, j.payload, j.priority, j.run_at, j.attempt
  * merges them. A plain `kind = any($1)` lets the planner, whenever its statistics are stale (a
  * table just filled by a bulk enqueue), fetch every pending job of the kinds and sort them at each
  * claim: a 50,000-job drain fell from ~5,000 to ~700 jobs/s that way.
+ *
+ * The update finds each locked row by its ctid (a Tid Scan: one buffer per job) rather than by
+ * the primary key (three per job, measured on claims of 256); the row is locked by `for update`,
+ * so its ctid stands until this transaction ends, and `j.id = next.id` keeps a row that moved from
+ * ever being mistaken for another (it would only be left for the next claim).
  */
 export const jobClaim = `
 with next as (
-  select candidate.id
+  select candidate.id, candidate.ctid as row_ctid
   from unnest($1::text[]) as served(kind)
   cross join lateral (
-    select id, priority, run_at from baton.jobs
+    select ctid, id, priority, run_at from baton.jobs
     where state = 'pending' and kind = served.kind and run_at <= now()
     order by priority desc, run_at, id
     limit $2
@@ -40,7 +45,7 @@ set state = 'running', attempts = j.attempts + 1, lease_token = gen_random_uuid(
     lease_expires_at = now() + $3::integer * interval '1 millisecond', worker_id = $4,
     last_attempt_at = now(), updated_at = now(), error_code = null, error_message = null
 from next
-where j.id = next.id
+where j.ctid = next.row_ctid and j.id = next.id
 returning ${claimedColumns}`;
 
 /**
