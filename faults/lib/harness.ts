@@ -165,6 +165,18 @@ export class Run {
     return rows.map((row) => row.id);
   }
 
+  /** The leases a worker holds now: job id → token and expiry (database time, epoch ms). */
+  async leasesOn(worker: WorkerProcess): Promise<NonNullable<Fault['leases']>> {
+    const rows = await this.rows(
+      `select id, lease_token, extract(epoch from lease_expires_at) * 1000 as expires_ms
+       from baton.jobs where state = 'running' and worker_id = $1`,
+      [worker.workerId],
+    );
+    return Object.fromEntries(
+      rows.map((row) => [row.id, { token: row.lease_token, expiresMs: Number(row.expires_ms) }]),
+    );
+  }
+
   async runningJobs(): Promise<string[]> {
     return (await this.rows(`select id from baton.jobs where state = 'running'`)).map((row) => row.id);
   }

@@ -35,6 +35,11 @@ export class WorkerProcess {
   readonly stderr: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   workerId?: string;
+  /** Date.now() when the process was spawned, and when it was seen running (registered or logged worker.started). */
+  readonly spawnedAtMs = Date.now();
+  readyAtMs?: number;
+  /** Date.now() when the process exited. */
+  exitedAtMs?: number;
   /** Lines written in total (all levels that reached stdout). */
   written = 0;
   private waiters: { predicate: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
@@ -78,7 +83,10 @@ export class WorkerProcess {
       }
     });
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => this.stderr.push(chunk));
-    this.exited = once(this.child, 'exit').then(([code, signal]) => ({ code, signal }));
+    this.exited = once(this.child, 'exit').then(([code, signal]) => {
+      this.exitedAtMs = Date.now();
+      return { code, signal };
+    });
     started.add(this);
   }
 
@@ -166,5 +174,6 @@ export async function startWorker(
       );
     }),
   ]);
+  worker.readyAtMs = Date.now();
   return worker;
 }

@@ -4,6 +4,7 @@
  */
 import { work } from '../kinds.js';
 import { between, FAST_LEASE, feed, type Scenario, sleep } from '../lib/harness.js';
+import { recoveryTimelines } from '../lib/timeline.js';
 
 export const sigkill: Scenario = {
   name: 'sigkill',
@@ -23,13 +24,29 @@ export const sigkill: Scenario = {
       const live = run.live().filter((worker) => worker.workerId);
       const victim = live[Math.floor(Math.random() * live.length)];
       if (!victim) continue;
-      await run.fault(`SIGKILL ${victim.pid}`, await run.runningOn(victim));
+      const before = await run.leasesOn(victim);
+      const atMs = await run.clock.now();
       victim.kill('SIGKILL');
+      await victim.exited;
       killed++;
+      // What it held when it died: a job claimed, or a lease renewed, between the first read and the
+      // kill shows only now (its lease cannot expire, nor be swept, within a read's time).
+      const leases = { ...before, ...(await run.leasesOn(victim)) };
+      run.faults.push({
+        what: `SIGKILL ${victim.pid}`,
+        atMs,
+        jobIds: Object.keys(leases),
+        victim: { pid: victim.pid, workerId: victim.workerId },
+        leases,
+      });
     }
     await stop();
     const drainedMs = await run.drain(60_000);
     run.check(`${killed} workers killed`, killed === kills);
     run.check('drained after the last kill', drainedMs < 60_000, `${(drainedMs / 1000).toFixed(1)} s`);
+    // Where the slowest recoveries' time went (docs/reliability.md, "sigkill: where the longest recovery went").
+    const { summary, timelines } = await recoveryTimelines(run, 5, 10); // 10: BATON_CONCURRENCY's default
+    if (summary) run.note(summary);
+    if (timelines) process.stdout.write(`sigkill: the slowest recoveries\n${timelines}\n`);
   },
 };
