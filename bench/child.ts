@@ -1,20 +1,32 @@
 /**
  * One timed role of one workload, in its own process. Usage (run.ts does this):
  *   node --import tsx bench/child.ts '{"role":"w2","system":"baton","db":"bench_baton","jobs":50000}'
- * Protocol on stdout: "@@READY" when a worker is started, then one "@@RESULT <json>" line.
+ * Protocol on stdout: "@@READY" when a worker is started (W4) or loaded and waiting for "go" on stdin
+ * (W3x4), "@@PROGRESS <n>" lines from a W3x4 worker, then one "@@RESULT <json>" line.
  */
-import { checkpoint, dbUrl, postgresCpuSeconds, waitUntilZero } from './lib/db.js';
-import { redisCpuSeconds } from './lib/redis.js';
+import { checkpoint, dbUrl } from './lib/db.js';
+import { drain, drainMember, memoryDrain } from './roles/drain.js';
 import { loadSystem } from './systems/index.js';
 import type { Payload } from './systems/types.js';
 
 interface Args {
-  role: 'setup' | 'seed' | 'w1' | 'w2' | 'w3' | 'w4-worker' | 'w4-enqueue';
+  role:
+    | 'setup'
+    | 'seed'
+    | 'seed-finished'
+    | 'w1'
+    | 'w2'
+    | 'w3'
+    | 'w3x4-worker'
+    | 'w4-worker'
+    | 'w4-enqueue'
+    | 'memory';
   system: string;
   db: string;
   jobs: number;
   timeoutMs: number;
   rate?: number;
+  concurrency?: number;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
@@ -22,11 +34,12 @@ const sys = await loadSystem(args.system);
 const url = dbUrl(args.db);
 const deadline = performance.now() + args.timeoutMs;
 const BATCH = 1000;
-const CONCURRENCY = 32;
+const CONCURRENCY = args.concurrency ?? 32;
 const now = () => performance.timeOrigin + performance.now();
 const result = (r: Record<string, unknown>): void => {
   process.stdout.write(`@@RESULT ${JSON.stringify(r)}\n`);
 };
+const drainContext = () => ({ sys, url, jobs: args.jobs, concurrency: CONCURRENCY, deadline });
 
 async function enqueueBatches(n: number): Promise<void> {
   const p = await sys.producer(url);
@@ -46,6 +59,13 @@ async function main(): Promise<void> {
       await enqueueBatches(args.jobs);
       await checkpoint();
       return result({});
+    case 'seed-finished': {
+      if (!sys.seedHistory) throw new Error(`${sys.id}: no seedHistory`);
+      const t0 = performance.now();
+      await sys.seedHistory(url, args.jobs, args.timeoutMs);
+      await checkpoint();
+      return result({ seconds: (performance.now() - t0) / 1000 });
+    }
     case 'w2': {
       const p = await sys.producer(url);
       await p.enqueueMany([{ t: now() }]); // connect and warm up, untimed (one extra job)
@@ -75,69 +95,15 @@ async function main(): Promise<void> {
       return result({ jobsPerSec: next / s, seconds: s, jobs: next });
     }
     case 'w3':
-      return drain();
+      return result(await drain(drainContext()));
+    case 'w3x4-worker':
+      return result(await drainMember(drainContext()));
+    case 'memory':
+      return result(await memoryDrain(drainContext()));
     case 'w4-worker':
       return latencyWorker();
     case 'w4-enqueue':
       return steadyEnqueue(args.rate ?? 200);
-  }
-}
-
-async function drain(): Promise<void> {
-  let handled = 0;
-  let allHandled: () => void = () => {};
-  const handledAll = new Promise<void>((r) => {
-    allHandled = r;
-  });
-  const storeCpu = sys.store === 'redis' ? redisCpuSeconds : postgresCpuSeconds;
-  const store0 = await storeCpu();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const worker = await sys.startWorker(url, {
-    concurrency: CONCURRENCY,
-    onJob: () => {
-      if (++handled === args.jobs) allHandled();
-    },
-  });
-  await Promise.race([
-    handledAll,
-    new Promise((r) => setTimeout(r, Math.max(0, deadline - performance.now()))),
-  ]);
-  // Handlers have all started; now wait until the store shows every job in a terminal state.
-  const { finished, terminal } = await untilFinished(deadline);
-  const s = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const store1 = await storeCpu();
-  await worker.stop();
-  if (!finished) throw new Error(`drain incomplete: ${handled}/${args.jobs} handled before the deadline`);
-  if (terminal !== undefined && terminal !== args.jobs) {
-    throw new Error(`store counts disagree: ${terminal} jobs terminal, ${args.jobs} enqueued`);
-  }
-  const per10k = 10_000 / args.jobs;
-  result({
-    jobsPerSec: args.jobs / s,
-    seconds: s,
-    handled,
-    workerCpuPer10k: ((cpu.user + cpu.system) / 1e6) * per10k,
-    storeCpuPer10k: store0 === null || store1 === null ? null : (store1 - store0) * per10k,
-  });
-}
-
-/** Polls every 10 ms until the store shows no unfinished job; also returns the terminal count if known. */
-async function untilFinished(deadline: number): Promise<{ finished: boolean; terminal?: number }> {
-  if (!sys.jobCounter) {
-    if (!sys.unfinishedSql) throw new Error(`${sys.id}: neither unfinishedSql nor jobCounter`);
-    return { finished: await waitUntilZero(url, sys.unfinishedSql, deadline) };
-  }
-  const counter = await sys.jobCounter(url);
-  try {
-    while (performance.now() < deadline) {
-      if ((await counter.unfinished()) === 0) return { finished: true, terminal: await counter.terminal() };
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return { finished: false };
-  } finally {
-    await counter.close();
   }
 }
 

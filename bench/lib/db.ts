@@ -20,7 +20,7 @@ async function withClient<T>(db: string, fn: (c: pg.Client) => Promise<T>): Prom
 
 /** Drop and create `name` (names are fixed identifiers chosen by the harness, never user input). */
 export async function resetDatabase(name: string): Promise<void> {
-  if (!/^bench_[a-z]+$/.test(name)) throw new Error(`refusing to reset database ${name}`);
+  if (!/^bench_[a-z0-9_]+$/.test(name)) throw new Error(`refusing to reset database ${name}`);
   await withClient('postgres', async (c) => {
     await c.query(`drop database if exists ${name} with (force)`);
     await c.query(`create database ${name}`);
@@ -60,28 +60,23 @@ export async function waitUntilZero(
 }
 
 /**
- * CPU seconds used so far by the PostgreSQL server: utime+stime of every live `postgres`
- * process, plus cutime+cstime of the postmaster (exited backends are reaped into it).
+ * CPU seconds used so far by the PostgreSQL server at PG_HOST:PG_PORT: utime+stime of its
+ * postmaster and of every live child of it, plus the postmaster's cutime+cstime (exited backends
+ * are reaped into it). Other clusters on the machine (the fault suite starts private ones, whose
+ * exit would make a difference negative) are not counted; other databases' work on this server is.
  * Returns null when /proc is not readable.
  */
 export async function postgresCpuSeconds(): Promise<number | null> {
   const TICKS = 100; // CLK_TCK on Linux x86_64
   try {
+    const postmaster = await postmasterPid();
     let ticks = 0;
     for (const pid of await readdir('/proc')) {
       if (!/^\d+$/.test(pid)) continue;
-      let stat: string;
-      try {
-        stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      } catch {
-        continue;
-      }
-      const close = stat.lastIndexOf(')');
-      if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
-      const f = stat.slice(close + 2).split(' '); // f[0] is field 3 (state)
-      const ppidIsPostgres = await isPostgres(f[1]!);
-      ticks += Number(f[11]) + Number(f[12]); // utime, stime
-      if (!ppidIsPostgres) ticks += Number(f[13]) + Number(f[14]); // postmaster: cutime, cstime
+      const f = await statFields(pid);
+      if (!f) continue;
+      if (pid === postmaster) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      else if (f[1] === postmaster) ticks += Number(f[11]) + Number(f[12]); // utime, stime
     }
     return ticks / TICKS;
   } catch {
@@ -89,11 +84,25 @@ export async function postgresCpuSeconds(): Promise<number | null> {
   }
 }
 
-async function isPostgres(pid: string): Promise<boolean> {
+/** Fields of /proc/<pid>/stat from field 3 (state) on: [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime. */
+async function statFields(pid: string): Promise<string[] | undefined> {
   try {
-    const comm = await readFile(`/proc/${pid}/comm`, 'utf8');
-    return comm.trim() === 'postgres';
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return false;
+    return undefined; // exited meanwhile
   }
+}
+
+let postmaster: Promise<string> | undefined;
+
+/** The server's postmaster: the parent of a backend of ours. */
+function postmasterPid(): Promise<string> {
+  postmaster ??= withClient('postgres', async (c) => {
+    const backend = String((await c.query('select pg_backend_pid() as pid')).rows[0].pid);
+    const f = await statFields(backend);
+    if (!f) throw new Error('cannot read the backend in /proc');
+    return f[1]!;
+  });
+  return postmaster;
 }

@@ -11,6 +11,12 @@ export interface ChildArgs {
   jobs: number;
   timeoutMs: number;
   rate?: number;
+  /** Worker slots in this process (default 32). */
+  concurrency?: number;
+  /** Extra environment variables for the child (e.g. a Baton worker setting). */
+  env?: Record<string, string>;
+  /** Run this compiled child.ts (lib/bundle.ts) with plain node instead of child.ts under tsx. */
+  script?: string;
 }
 
 export type Result = Record<string, number | null>;
@@ -26,10 +32,13 @@ export interface Child {
 /**
  * Starts one child process running bench/child.ts. It is sent SIGKILL if it runs
  * longer than args.timeoutMs + 15 s (the child's own deadline is args.timeoutMs).
+ * `onProgress` receives the counts of "@@PROGRESS <n>" lines (jobs handled so far).
  */
-export function startChild(args: ChildArgs, node = process.execPath): Child {
-  const proc = spawn(node, ['--import', 'tsx', CHILD, JSON.stringify(args)], {
+export function startChild(args: ChildArgs, onProgress?: (handled: number) => void): Child {
+  const argv = args.script ? [args.script] : ['--import', 'tsx', CHILD];
+  const proc = spawn(process.execPath, [...argv, JSON.stringify(args)], {
     stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, ...args.env },
   });
   const killTimer = setTimeout(() => proc.kill('SIGKILL'), args.timeoutMs + 15_000);
   let onReady: () => void = () => {};
@@ -40,6 +49,7 @@ export function startChild(args: ChildArgs, node = process.execPath): Child {
   const lines = createInterface({ input: proc.stdout! });
   lines.on('line', (line) => {
     if (line === '@@READY') onReady();
+    else if (line.startsWith('@@PROGRESS ')) onProgress?.(Number(line.slice(11)));
     else if (line.startsWith('@@RESULT ')) payload = JSON.parse(line.slice(9)) as Result;
     else if (line.trim()) process.stderr.write(`  [${args.system}/${args.role}] ${line}\n`);
   });

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { SystemAdapter } from '../systems/types.js';
+import type { Plan } from './workloads.js';
 
 export interface Metric {
   workload: string;
@@ -42,8 +43,9 @@ export interface ReportInput {
   metrics: Metric[];
   samples: Samples;
   reps: number;
-  jobs: number;
-  w4: { rate: number; seconds: number };
+  plan: Plan;
+  /** The workloads run (their descriptions are printed). */
+  workloads: string[];
   pgVersion: string;
   notes: string[];
   /** os.loadavg()[0] when the run started: other load on the machine skews results. */
@@ -72,10 +74,13 @@ export function renderReport(r: ReportInput): string {
           : '.'),
     );
   }
+  const n = (x: number) => x.toLocaleString('en-US');
+  const p = r.plan;
   out.push(
-    `- Jobs: ${r.jobs.toLocaleString('en-US')} (W2, W3), ${Math.ceil(r.jobs / 5).toLocaleString('en-US')} (W1); ` +
-      `W4 ${r.w4.rate} jobs/s for ${r.w4.seconds} s; repetitions: ${r.reps}` +
-      (r.reps > 1 ? ' (cells show median (min–max))' : ''),
+    `- Jobs: ${n(p.jobs)} (W2, W3, W3x4), ${n(Math.ceil(p.jobs / 5))} (W1); W4 ${p.rate} jobs/s for ${p.seconds} s` +
+      (r.workloads.includes('retained') ? `; retained: ${n(p.retained)} finished jobs` : '') +
+      (r.workloads.includes('memory') ? `; memory: ${n(p.memoryJobs)} jobs` : '') +
+      `; repetitions: ${r.reps}${r.reps > 1 ? ' (cells show median (min–max))' : ''}`,
   );
   out.push('');
   out.push(`| Workload | Metric | ${r.systems.map((s) => `${s.label} ${r.versions[s.id]}`).join(' | ')} |`);
@@ -86,21 +91,39 @@ export function renderReport(r: ReportInput): string {
     out.push(`| ${m.workload} | ${m.label} (${m.better} is better) | ${cells.join(' | ')} |`);
   }
   out.push('', '## Workloads', '');
-  out.push('- W1: single enqueues, 16 in flight from one process.');
-  out.push('- W2: bulk enqueue, batches of 1,000 (one library call per batch), one process.');
-  out.push(
-    '- W3: jobs pre-enqueued (untimed); one worker process, concurrency 32, no-op handler. Timed from ' +
-      'worker start until the store shows every job in a terminal state. CPU is per 10,000 jobs: the ' +
-      'worker process (process.cpuUsage) and the store: all PostgreSQL processes, or for BullMQ the ' +
-      'redis-server process (/proc utime+stime). BullMQ is done when its handlers have counted every job ' +
-      'and its queue counts show none waiting or active and all of them completed or failed.',
-  );
-  out.push(
-    '- W4: one process enqueues single jobs at a steady rate while a separate worker process ' +
-      '(concurrency 32) runs; latency is handler start minus the enqueue timestamp in the payload.',
-  );
+  for (const [w, text] of Object.entries(DESCRIPTIONS)) {
+    if (r.workloads.includes(w)) out.push(`- ${w === 'w3x4' ? 'W3x4' : w.toUpperCase()}: ${text}`);
+  }
   out.push('', '## Settings', '');
   for (const s of r.systems) out.push(`- ${s.label} ${r.versions[s.id]}: ${s.settings}`);
   if (r.notes.length) out.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`));
   return `${out.join('\n')}\n`;
 }
+
+const DESCRIPTIONS: Record<string, string> = {
+  w1: 'single enqueues, 16 in flight from one process.',
+  w2: 'bulk enqueue, batches of 1,000 (one library call per batch), one process.',
+  w3:
+    'jobs pre-enqueued (untimed); one worker process, concurrency 32, no-op handler. Timed from ' +
+    'worker start until the store shows every job in a terminal state. CPU is per 10,000 jobs: the ' +
+    'worker process (process.cpuUsage) and the store: all PostgreSQL processes, or for BullMQ the ' +
+    'redis-server process (/proc utime+stime). BullMQ is done when its handlers have counted every job ' +
+    'and its queue counts show none waiting or active and all of them completed or failed.',
+  w3x4:
+    "W3's drain by 4 worker processes at concurrency 8 each (32 slots in all, as in W3). Timed by the " +
+    'orchestrator from "go" (all 4 processes loaded, then each starts its worker) until the store shows ' +
+    'every job terminal (once the handler counts the processes report add up to N, it polls every 10 ms). ' +
+    'Worker CPU is the sum over the 4 processes from "go" to the end; store CPU as in W3.',
+  w4:
+    'one process enqueues single jobs at a steady rate while a separate worker process ' +
+    '(concurrency 32) runs; latency is handler start minus the enqueue timestamp in the payload.',
+  retained:
+    'W4 and then W3 on a table holding the retained finished jobs (written with SQL, finished over the ' +
+    'last 23 h, then VACUUM ANALYZE; retention set to 2 days so none is deleted meanwhile), and the same ' +
+    'on an empty table, in the same repetition (the order alternates between repetitions). Ratio is ' +
+    'retained / empty per repetition, then the median.',
+  memory:
+    'one worker process at concurrency 32 drains the jobs (pre-enqueued in batches of 1,000, untimed) as ' +
+    'in W3; the process samples its own RSS (process.memoryUsage.rss()) every 250 ms. It runs as compiled ' +
+    'JavaScript (bench/child.ts bundled by esbuild, Baton from src/), not under tsx, as a deployed worker would.',
+};

@@ -5,17 +5,19 @@ import type { Payload, SystemAdapter } from './types.js';
 const QUEUE = 'bench_noop';
 
 /**
- * Concurrency 32 is split as localConcurrency x batchSize. pg-boss runs a batch handler once per
+ * Concurrency is split as localConcurrency x batchSize. pg-boss runs a batch handler once per
  * fetched batch and completes the batch in one statement. Measured on the 2-core dev box (W3,
- * 50k jobs): 8x4 was fastest (median ~2,050 jobs/s), 1x32 ~1,600, 2x16 ~2,000, 4x8 ~900-1,300,
- * 32x1 under 100 (each of 32 single-job workers waits out the poll interval). Override with
- * BENCH_PGBOSS_SHAPE="LCxBS" (e.g. "1x32") to try other splits.
+ * 50k jobs, concurrency 32): 8x4 was fastest (median ~2,050 jobs/s), 1x32 ~1,600, 2x16 ~2,000,
+ * 4x8 ~900-1,300, 32x1 under 100 (each of 32 single-job workers waits out the poll interval).
+ * Batches of 4 are kept at other concurrencies: W3x4's processes at concurrency 8 run 2x4, so the
+ * fleet fetches in the same 8 loops of 4 as one process at 32. Override with
+ * BENCH_PGBOSS_SHAPE="LCxBS" (e.g. "1x32", per process) to try other splits.
  */
 function shape(concurrency: number): { localConcurrency: number; batchSize: number } {
   const m = /^(\d+)x(\d+)$/.exec(process.env.BENCH_PGBOSS_SHAPE ?? '');
   if (m) return { localConcurrency: Number(m[1]), batchSize: Number(m[2]) };
-  const localConcurrency = Math.min(8, concurrency);
-  return { localConcurrency, batchSize: Math.ceil(concurrency / localConcurrency) };
+  const batchSize = Math.min(4, concurrency);
+  return { localConcurrency: Math.ceil(concurrency / batchSize), batchSize };
 }
 
 function boss(url: string): PgBoss {
@@ -25,6 +27,7 @@ function boss(url: string): PgBoss {
 }
 
 const { localConcurrency, batchSize } = shape(32);
+const perProcess = shape(8);
 
 export const pgboss: SystemAdapter = {
   id: 'pgboss',
@@ -33,7 +36,8 @@ export const pgboss: SystemAdapter = {
   settings:
     `new PgBoss({ max: 17, schedule: false, useListenNotify: true }); createQueue(notify: true); ` +
     `work({ localConcurrency: ${localConcurrency}, batchSize: ${batchSize}, burstWhenBatchFull: true, ` +
-    'pollingIntervalSeconds: 0.5 }) with a batch handler; insert() for batches, send() for singles',
+    'pollingIntervalSeconds: 0.5 }) with a batch handler; insert() for batches, send() for singles; ' +
+    `W3x4 (concurrency 8 per process): localConcurrency ${perProcess.localConcurrency}, batchSize ${perProcess.batchSize}`,
   async setup(url) {
     const b = boss(url);
     await b.start();

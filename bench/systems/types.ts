@@ -52,4 +52,14 @@ export interface SystemAdapter {
   unfinishedSql?: string;
   /** For stores other than PostgreSQL, instead of unfinishedSql. */
   jobCounter?(url: string): Promise<JobCounter>;
+  /**
+   * The table-size run ("retained"): writes `n` jobs that finished over the last day straight into
+   * the store (untimed, within `timeoutMs`) and leaves it vacuumed and analysed. Systems without it
+   * are not measured there.
+   */
+  seedHistory?(url: string, n: number, timeoutMs: number): Promise<void>;
+  /** SQL returning one row with column `n`: how many of seedHistory's jobs are still there. */
+  historyCountSql?: string;
+  /** Environment for the workers of the table-size run, so retention keeps the history meanwhile. */
+  historyWorkerEnv?: Record<string, string>;
 }

@@ -1,0 +1,34 @@
+/**
+ * bench/child.ts compiled to one JavaScript file, for runs that measure a worker's memory: under
+ * tsx a process carries the loader and its transform caches (~35 MB RSS before anything is
+ * imported, and Baton's sources cost ~60 MB instead of ~30 MB compiled), which a deployed worker
+ * (`baton worker`, from dist/) does not. Packages stay external (imported from node_modules as
+ * usual); only the bench and Baton's src/ are bundled. esbuild comes with tsx.
+ */
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+let built: Promise<string> | undefined;
+
+/** Path of the compiled child, built once per orchestrator process and removed when it exits. */
+export function compiledChild(): Promise<string> {
+  built ??= (async () => {
+    const { build } = await import('esbuild');
+    // Under bench/results/ (ignored by git as *.tmp), so node_modules resolves as from bench/.
+    const dir = fileURLToPath(new URL(`../results/child-${process.pid}.tmp/`, import.meta.url));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const outfile = `${dir}child.mjs`;
+    await build({
+      entryPoints: [fileURLToPath(new URL('../child.ts', import.meta.url))],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      logLevel: 'warning',
+    });
+    return outfile;
+  })();
+  return built;
+}
