@@ -111,16 +111,33 @@ export const work = defineKind({
   },
 });
 
+/** Records the attempt's start, then ends the whole process it runs in, as a native crash would. */
+async function swallowPoison(_input: unknown, context: JobContext<{ seq: number }>): Promise<never> {
+  const now = await ledger().clock.now();
+  await record(context, now, now, 'started');
+  process.abort();
+}
+
 /** A poison pill: the handler kills its whole process (process.abort()), at every attempt. */
 export const poison = defineKind({
   kind: 'faults.poison',
   payload: z.object({ seq: z.number().int() }),
   maxAttempts: 3,
-  handler: async (_input, context) => {
-    const now = await ledger().clock.now();
-    await record(context, now, now, 'started');
-    process.abort();
-  },
+  handler: swallowPoison,
+});
+
+/**
+ * The same poison pill isolated in a child process (`isolation: 'process'`): each attempt ends its
+ * own child only, and fails (retryable, naming SIGABRT) with the worker still running.
+ */
+export const poisonIsolated = defineKind({
+  kind: 'faults.poison_isolated',
+  payload: z.object({ seq: z.number().int() }),
+  maxAttempts: 3,
+  backoff: { baseMs: 100, maxMs: 500 },
+  isolation: 'process',
+  moduleUrl: import.meta.url,
+  handler: swallowPoison,
 });
 
 /** Never settles and ignores its signal: only the timeout frees its slot. */

@@ -66,8 +66,13 @@ export interface KindOptions<Payload, Result, PayloadInput = Payload> {
    * Where the handler runs. `'none'` (default): on the worker's event loop. `'thread'`: in a worker
    * thread of its own, terminated at once when the attempt is aborted (timeout, cancel, lost lease,
    * shutdown), so a handler stuck in a CPU loop cannot block the worker's heartbeats or hold its
-   * slot. Needs `moduleUrl`. An isolated handler gets `job`, `signal`, `log` and `progress`; its
-   * payload and result must be structured-clonable, and `completeInTransaction` is not available.
+   * slot. `'process'`: in a child process of its own, killed with SIGKILL when the attempt is
+   * aborted; it also contains a handler that crashes its process (`process.abort()`, a native
+   * crash, running out of memory): that attempt fails as a retryable `EXECUTION_FAILED` naming the
+   * signal or exit code, and the worker goes on. Both start a thread or process per attempt (0.3 s
+   * to a few seconds, mostly importing the kind's module; docs/configuration.md) and need
+   * `moduleUrl`. An isolated handler gets `job`, `signal`, `log` and `progress`; its payload and
+   * result must be structured-clonable, and `completeInTransaction` is not available.
    *
    * @example
    * export const resize = defineKind({
@@ -75,8 +80,8 @@ export interface KindOptions<Payload, Result, PayloadInput = Payload> {
    *   handler: async (input) => resizeSync(input),
    * });
    */
-  isolation?: 'none' | 'thread';
-  /** The URL of the module that exports this kind (`import.meta.url`): an isolated handler's thread imports it. */
+  isolation?: 'none' | 'thread' | 'process';
+  /** The URL of the module that exports this kind (`import.meta.url`): an isolated handler's thread or process imports it. */
   moduleUrl?: string;
 }
 
@@ -107,7 +112,7 @@ const kindOptionsSchema = z.object({
   rateLimit: z.object({ max: positiveInt, windowMs: positiveInt }).optional(),
   groupConcurrency: positiveInt.optional(),
   priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
-  isolation: z.enum(['none', 'thread']).optional(),
+  isolation: z.enum(['none', 'thread', 'process']).optional(),
   moduleUrl: z.url().optional(),
 });
 
@@ -134,10 +139,10 @@ export function defineKind<Payload, Result = unknown, PayloadInput = Payload>(
       checked.error.issues,
     );
   }
-  if (options.isolation === 'thread' && !options.moduleUrl) {
+  if ((options.isolation === 'thread' || options.isolation === 'process') && !options.moduleUrl) {
     throw new BatonError(
       'OPTIONS_INVALID',
-      `kind ${options.kind}: isolation 'thread' needs moduleUrl (pass import.meta.url of the module that exports the kind)`,
+      `kind ${options.kind}: isolation '${options.isolation}' needs moduleUrl (pass import.meta.url of the module that exports the kind)`,
     );
   }
   if (options.backoff && options.backoff.maxMs < options.backoff.baseMs) {

@@ -6,7 +6,7 @@ import { isTerminalCode, JobError, LeaseLostError } from '../errors.js';
 import { jobCompleteMany, jobFail, jobLockHeld, jobProgress } from '../sql/jobs-lease.js';
 import type { Job } from '../types.js';
 import type { CompletionWriter } from './completions.js';
-import { runIsolated } from './isolated.js';
+import { isIsolated, runIsolated } from './isolated.js';
 import type { Logger } from './logger.js';
 
 /** Why a running job's signal was aborted. */
@@ -148,10 +148,9 @@ export async function runExecution(execution: Execution, deps: ExecutionDeps): P
       result = await new Promise((resolve, reject) => {
         execution.onAbort = reject;
         const context = createContext(execution, deps);
-        const running =
-          definition.isolation === 'thread'
-            ? runIsolated({ definition, job, payload: parsed.data, ...isolatedContext(context) })
-            : definition.handler!(parsed.data as never, context);
+        const running = isIsolated(definition)
+          ? runIsolated({ definition, job, payload: parsed.data, ...isolatedContext(context) })
+          : definition.handler!(parsed.data as never, context);
         Promise.resolve(running).then(resolve, reject);
       });
     } finally {
@@ -290,7 +289,7 @@ export function logLeaseLost(execution: Execution, write: string): void {
   );
 }
 
-/** What an isolated handler's thread gets from the context; the signal terminates its thread. */
+/** What an isolated handler gets from the context; the signal ends its thread or process. */
 const isolatedContext = (context: JobContext<unknown>) => ({
   signal: context.signal,
   log: context.log,
