@@ -3,7 +3,8 @@
  * tsx a process carries the loader and its transform caches (~35 MB RSS before anything is
  * imported, and Baton's sources cost ~60 MB instead of ~30 MB compiled), which a deployed worker
  * (`baton worker`, from dist/) does not. Packages stay external (imported from node_modules as
- * usual); only the bench and Baton's src/ are bundled. esbuild comes with tsx.
+ * usual); only the bench and Baton's src/ are bundled. esbuild comes with tsx. The output is ESM
+ * (.js under this package's "type": "module").
  */
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -17,18 +18,20 @@ export function compiledChild(): Promise<string> {
     // Under bench/results/ (ignored by git as *.tmp), so node_modules resolves as from bench/.
     const dir = fileURLToPath(new URL(`../results/child-${process.pid}.tmp/`, import.meta.url));
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    const outfile = `${dir}child.mjs`;
     await build({
       entryPoints: [fileURLToPath(new URL('../child.ts', import.meta.url))],
-      outfile,
+      outdir: dir,
       bundle: true,
+      // Keeps each system's adapter in its own chunk, imported only when loadSystem asks for it:
+      // one file would import every peer library up front (~24 MB RSS more).
+      splitting: true,
       platform: 'node',
       format: 'esm',
       target: 'node20',
       packages: 'external',
       logLevel: 'warning',
     });
-    return outfile;
+    return `${dir}child.js`;
   })();
   return built;
 }

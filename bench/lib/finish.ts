@@ -1,6 +1,5 @@
 import type { SystemAdapter } from '../systems/types.js';
 import { postgresCpuSeconds, waitUntilZero } from './db.js';
-import { redisCpuSeconds } from './redis.js';
 
 /**
  * Polls the store every 10 ms until it shows no unfinished job (or the deadline, a
@@ -27,9 +26,14 @@ export async function untilFinished(
   }
 }
 
-/** CPU seconds used so far by the system's store (all PostgreSQL processes, or redis-server). */
-export function storeCpuSeconds(sys: SystemAdapter): Promise<number | null> {
-  return sys.store === 'redis' ? redisCpuSeconds() : postgresCpuSeconds();
+/**
+ * CPU seconds used so far by the system's store (the PostgreSQL server, or redis-server). The Redis
+ * helpers are imported only for a Redis system: they load ioredis (~11 MB RSS), which would
+ * otherwise count in the memory run of a PostgreSQL system.
+ */
+export async function storeCpuSeconds(sys: SystemAdapter): Promise<number | null> {
+  if (sys.store !== 'redis') return postgresCpuSeconds();
+  return (await import('./redis.js')).redisCpuSeconds();
 }
 
 /** Resolves when `until` resolves or the deadline (a performance.now() value) passes. */
