@@ -54,7 +54,8 @@ export const baton: SystemAdapter = {
     return `${pkg.version} (working tree)`;
   },
   settings:
-    'createWorker({ concurrency: 32, logLevel: "warn" }), other worker settings default; producer maxConnections: 17; ' +
+    'createWorker({ concurrency: 32, logLevel: "warn" }) (W3x4: concurrency 8 per process), other worker settings ' +
+    'default; producer maxConnections: 17; ' +
     'enqueueMany() for batches (one statement), enqueue() for singles',
   async setup(url) {
     const b = createBaton({ connectionString: url });

@@ -45,7 +45,7 @@ export const bullmq: SystemAdapter = {
   },
   settings:
     `Redis at ${REDIS_HOST}:${REDIS_PORT} db ${REDIS_DB} (FLUSHDB before each run), ioredis, prefix "${PREFIX}"; ` +
-    'new Worker(queue, handler, { concurrency: 32 }), other worker options default (stalled checks on, ' +
+    'new Worker(queue, handler, { concurrency: 32 }) (W3x4: 8 per process), other worker options default (stalled checks on, ' +
     'stalledInterval 30 s, lockDuration 30 s, drainDelay 5 s); completed and failed jobs kept ' +
     '(removeOnComplete/removeOnFail unset, the default; Baton keeps finished jobs too); ' +
     'one Queue (one connection) per producer process: add() for singles, addBulk() for batches',

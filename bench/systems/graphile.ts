@@ -37,7 +37,8 @@ export const graphile: SystemAdapter = {
   version: () => installedVersion('graphile-worker'),
   settings:
     'preset: [WorkerPreset] + { concurrentJobs: 32, maxPoolSize: 33, localQueue: { size: 500 }, ' +
-    'completeJobBatchDelay: 0, failJobBatchDelay: 0, pollInterval: 2000, useNodeTime: true }; ' +
+    'completeJobBatchDelay: 0, failJobBatchDelay: 0, pollInterval: 2000, useNodeTime: true } ' +
+    '(W3x4: concurrentJobs: 8, maxPoolSize: 9 per process); ' +
     'addJobs() for batches, addJob() for singles',
   async setup(url) {
     await runMigrations({ preset: preset(url, 1) });
