@@ -107,7 +107,7 @@ const DESCRIPTIONS: Record<string, string> = {
     'jobs pre-enqueued (untimed); one worker process, concurrency 32, no-op handler. Timed from ' +
     'worker start until the store shows every job in a terminal state. CPU is per 10,000 jobs: the ' +
     'worker process (process.cpuUsage) and the store: the PostgreSQL server at 127.0.0.1:5432 (its ' +
-    'postmaster and children; other databases\' work on it during the run counts too), or for BullMQ the ' +
+    "postmaster and children; other databases' work on it during the run counts too), or for BullMQ the " +
     'redis-server process (/proc utime+stime). BullMQ is done when its handlers have counted every job ' +
     'and its queue counts show none waiting or active and all of them completed or failed.',
   w3x4:
