@@ -6,7 +6,9 @@
  * the isolate is ended at once: a thread is terminated (V8 stops even a handler stuck in
  * `for (;;) {}`, which no AbortSignal can reach), a process gets SIGKILL. A child process also
  * survives what a thread cannot: a handler that calls `process.abort()` or crashes Node ends its own
- * process only, and the attempt fails (retryable) with the signal or exit code in its message.
+ * process only, and the attempt fails (retryable) with the signal or exit code in its message. A
+ * child whose worker dies (SIGKILL) ends itself within about a second, even in a CPU loop: a thread
+ * in the child watches for its parent (isolated-entry.ts).
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -117,7 +119,8 @@ function startThread(start: IsolateStart, events: IsolateEvents): Isolate {
  */
 function startProcess(start: IsolateStart, events: IsolateEvents): Isolate {
   const loader = typescriptLoader(start.moduleUrl, 'tsx');
-  const child = fork(fileURLToPath(ENTRY), [], {
+  // The worker's pid, for the child's parent watch (isolated-entry.ts).
+  const child = fork(fileURLToPath(ENTRY), [String(process.pid)], {
     execArgv: loader ? ['--import', loader] : [],
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
