@@ -158,3 +158,36 @@ test('SIGINT: a job past the deadline is aborted (shutdown) and handed back; the
   expect(abort.reason).toBe('shutdown');
   await baton.close();
 });
+
+test('stop() while a claim is in flight: the jobs it brings back are handed back, not left running', {
+  timeout: 60_000,
+}, async () => {
+  const baton = connectBaton(database);
+  const jobs = await baton.enqueueMany(
+    record,
+    Array.from({ length: 5 }, () => ({ payload: sleeping(0) })),
+  );
+  const ids = jobs.map((job) => job.id);
+  // Hold the jobs table so the worker's first claim waits inside the database.
+  const blocker = await database.pool.connect();
+  await blocker.query('begin');
+  await blocker.query('lock table baton.jobs in access exclusive mode');
+  const worker = baton.createWorker({ kinds: [record], concurrency: 2, logLevel: 'silent' });
+  await worker.start();
+  await pollUntil('the claim to wait for the lock', async () => {
+    const { rows } = await database.pool.query(
+      `select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%for update skip locked%'`,
+    );
+    return rows.length > 0;
+  });
+  const stopped = worker.stop();
+  expect(worker.inspect().state).toBe('stopping');
+  await blocker.query('commit'); // the claim now takes the jobs, after stop() began
+  blocker.release();
+  await stopped;
+  const rows = await jobsOf(ids);
+  expect(rows.map((row) => [row.state, row.attempts, row.lease_token])).toEqual(
+    ids.map(() => ['pending', 0, null]),
+  );
+  await baton.close();
+});
