@@ -33,11 +33,13 @@ test('ids are version 7 UUIDs carrying the time, strictly ascending within a pro
 
 test('jobs enqueued together are claimed in the order they were enqueued', async () => {
   const seen: number[] = [];
+  const times = new Map<string, [number, number]>();
   const ordered = defineKind({
     kind: 'ids.ordered',
     payload: z.object({ n: z.number() }),
-    handler: async ({ n }) => {
+    handler: async ({ n }, { job }) => {
       seen.push(n);
+      times.set(job.id, [job.runAt.getTime(), job.createdAt.getTime()]);
     },
   });
   const baton = connectBaton(database, { kinds: [ordered] });
@@ -53,5 +55,13 @@ test('jobs enqueued together are claimed in the order they were enqueued', async
   await expect.poll(() => seen.length, { timeout: 10_000 }).toBe(60);
   await worker.stop();
   expect(seen).toEqual(Array.from({ length: 60 }, (_, n) => n));
+  // The claim sends run_at and created_at as epoch milliseconds: the handler sees the database's.
+  const rows = await database.rows(
+    `select id, floor(extract(epoch from run_at) * 1000)::float8 as run_at,
+            floor(extract(epoch from created_at) * 1000)::float8 as created_at
+     from baton.jobs where kind = 'ids.ordered'`,
+  );
+  expect(rows).toHaveLength(60);
+  for (const row of rows) expect(times.get(row.id)).toEqual([row.run_at, row.created_at]);
   await baton.close();
 });

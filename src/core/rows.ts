@@ -3,8 +3,12 @@ import type { Attempt, DeadLetter, DeadReason, Job, JobState, WorkerInfo } from 
 // biome-ignore lint/suspicious/noExplicitAny: database rows are untyped until mapped here.
 type Row = Record<string, any>;
 
-/** PGlite and pg both return timestamptz as Date; a row built elsewhere may carry a string. */
-const date = (value: unknown): Date => (value instanceof Date ? value : new Date(String(value)));
+/**
+ * PGlite and pg both return timestamptz as Date; a row built elsewhere may carry a string, and the
+ * claim returns epoch milliseconds (a number), which are far cheaper to turn into a Date.
+ */
+const date = (value: unknown): Date =>
+  value instanceof Date ? value : new Date(typeof value === 'number' ? value : String(value));
 const dateOrNull = (value: unknown): Date | null => (value == null ? null : date(value));
 
 export function jobFromRow<Payload = unknown, Result = unknown>(row: Row): Job<Payload, Result> {

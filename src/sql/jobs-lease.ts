@@ -5,11 +5,15 @@
  */
 
 /**
- * Columns a worker needs to run a job. Each timestamp costs a Date parse per job in node-postgres,
- * so only run_at and created_at come back (the lease expiry and worker are known to the worker).
+ * Columns a worker needs to run a job. A timestamptz costs a text parse per value in
+ * node-postgres (2.5% of a no-op drain's worker CPU), so run_at and created_at come back as epoch
+ * milliseconds (float8, a plain number) and the lease expiry and worker, known to the worker, not
+ * at all.
  */
-const claimedColumns = `j.id, j.kind, j.payload, j.priority, j.run_at, j.attempts, j.max_attempts,
-  j.lease_token, j.trace_id, j.idempotency_key, j.group_key, j.created_at`;
+const claimedColumns = `j.id, j.kind, j.payload, j.priority,
+  (extract(epoch from j.run_at) * 1000)::float8 as run_at, j.attempts, j.max_attempts,
+  j.lease_token, j.trace_id, j.idempotency_key, j.group_key,
+  (extract(epoch from j.created_at) * 1000)::float8 as created_at`;
 
 /**
  * Claims up to $2 due jobs of the kinds $1 (kinds without fleet-wide limits) in one atomic statement:

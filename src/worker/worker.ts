@@ -498,7 +498,8 @@ export class Worker {
   }
 
   private enqueueLocally(row: Record<string, unknown>, claimSentAt: number): void {
-    const job = { ...jobFromRow(row), workerId: this.id };
+    const job = jobFromRow(row);
+    job.workerId = this.id;
     const execution = startExecution(job, this.kinds.get(job.kind)!, this.log, claimSentAt);
     this.buffer.push(execution);
     this.counts.claimed++;
