@@ -32,6 +32,11 @@ export interface Execution {
   leaseTimer?: NodeJS.Timeout;
   completedInTransaction: boolean;
   log: JobLogger;
+  /**
+   * Settles when the handler itself does. After an abort the run is over at once (its slot is
+   * free), but the handler may still be finishing its own clean-up; shutdown waits a moment for it.
+   */
+  handlerSettled?: Promise<void>;
 }
 
 export interface ExecutionDeps {
@@ -151,7 +156,12 @@ export async function runExecution(execution: Execution, deps: ExecutionDeps): P
         const running = isIsolated(definition)
           ? runIsolated({ definition, job, payload: parsed.data, ...isolatedContext(context) })
           : definition.handler!(parsed.data as never, context);
-        Promise.resolve(running).then(resolve, reject);
+        const settled = Promise.resolve(running);
+        execution.handlerSettled = settled.then(
+          () => {},
+          () => {},
+        );
+        settled.then(resolve, reject);
       });
     } finally {
       clearTimeout(timer);

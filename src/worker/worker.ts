@@ -31,6 +31,8 @@ import { resolveWorkerSettings, type WorkerSettings } from './options.js';
 /** The most work, in handler run time, that prefetched jobs may represent while they wait. */
 const PREFETCH_WAIT_MS = 50;
 const PREFETCH_AUTO_MAX = 512;
+/** How long shutdown waits for handlers it aborted to settle before it goes on. */
+const ABORTED_HANDLER_GRACE_MS = 1000;
 /**
  * Claims one worker keeps in flight at once. Two (the database working on one while this process
  * starts the jobs of the other) measured no faster on the 2-core VM: a 50,000-job no-op drain is
@@ -314,6 +316,12 @@ export class Worker {
       const handing = [...this.running.values()];
       for (const execution of handing) abortExecution(execution, 'shutdown');
       await this.handBack(handing.filter((execution) => execution.phase === 'running'));
+      // The aborted handlers get a moment to finish their own clean-up (their abort listeners,
+      // finally blocks) before the process may exit; one that ignores its signal is not waited for.
+      await Promise.race([
+        Promise.allSettled(handing.map((execution) => execution.handlerSettled)),
+        new Promise((resolve) => setTimeout(resolve, ABORTED_HANDLER_GRACE_MS).unref()),
+      ]);
     }
     if (this.running.size > 0 || this.finishing.size > 0) {
       // Outcome writes in flight get a moment to land before the registry row goes.
