@@ -33,12 +33,6 @@ const PREFETCH_WAIT_MS = 50;
 const PREFETCH_AUTO_MAX = 512;
 /** How long shutdown waits for handlers it aborted to settle before it goes on. */
 const ABORTED_HANDLER_GRACE_MS = 1000;
-/**
- * Claims one worker keeps in flight at once. Two (the database working on one while this process
- * starts the jobs of the other) measured no faster on the 2-core VM: a 50,000-job no-op drain is
- * CPU-bound there (20,700-21,600 jobs/s with two, 20,000-21,700 with one).
- */
-const MAX_CLAIMS_IN_FLIGHT = 1;
 
 export interface WorkerOptions extends Partial<WorkerSettings> {
   /** The kinds this worker runs; each needs a handler. A worker claims only these kinds. */
@@ -95,11 +89,10 @@ export class Worker {
   private pruning = false;
   /** performance.now() when the lease renewal in flight was sent. */
   private renewalSentAt?: number;
-  private readonly claimsInFlight = new Set<Promise<void>>();
-  /** Jobs the claims in flight asked for. */
-  private roomInFlight = 0;
-  /** Claims that came back with all the jobs they asked for. */
-  private fullClaims = 0;
+  private claiming = false;
+  private claimAgain = false;
+  /** The claim loop in flight, if any: shutdown waits for it. */
+  private claimLoopDone?: Promise<void>;
   /** Bumped by every reason to look for jobs; a claim that comes back short clears `mayHaveMore` only if none arrived meanwhile. */
   private wakeups = 0;
   private mayHaveMore = true;
@@ -297,7 +290,7 @@ export class Worker {
     // Claims in flight land in the buffer (nothing starts while stopping); wait for them, but not
     // past the shutdown deadline (a claim to an unreachable database may never answer).
     await Promise.race([
-      Promise.allSettled([...this.claimsInFlight]),
+      this.claimLoopDone,
       new Promise((resolve) => setTimeout(resolve, this.settings.shutdownTimeoutMs).unref()),
     ]);
     // Jobs that never started go straight back, without spending an attempt.
@@ -393,58 +386,49 @@ export class Worker {
     this.claimSoon();
   }
 
-  /**
-   * Starts claims while there are free slots (or room in the prefetch buffer) and jobs may be
-   * waiting, up to MAX_CLAIMS_IN_FLIGHT at once. Jobs asked for by claims in flight count as held,
-   * so two claims never ask for the same room. Shutdown waits for the claims in flight and hands
-   * back what they bring.
-   */
   private claimSoon(): void {
-    while (this.state === 'running' && this.mayHaveMore && this.claimsInFlight.size < MAX_CLAIMS_IN_FLIGHT) {
-      const held = this.running.size + this.buffer.length + this.roomInFlight;
-      const free = Math.max(0, this.settings.concurrency - held);
-      const prefetch = this.prefetchNow();
-      const room = this.settings.concurrency + prefetch - held;
-      // With free slots, claim at once; otherwise only top the buffer up once it is half empty, so
-      // that large claims are in flight rather than a stream of tiny ones (measured on a 50,000
-      // no-op drain: claims alternated 524 and 20 jobs, and the tiny ones delayed the large).
-      const worthClaiming = free > 0 || room >= Math.max(1, prefetch / 2);
-      if (room <= 0 || !worthClaiming) return;
-      const claiming: Promise<void> = this.claimOnce(room, free).finally(() => {
-        this.claimsInFlight.delete(claiming);
-        this.claimSoon();
-      });
-      this.claimsInFlight.add(claiming);
+    if (this.state !== 'running') return;
+    if (this.claiming) {
+      this.claimAgain = true;
+      return;
     }
+    this.claimLoopDone = this.claimLoop();
   }
 
-  private async claimOnce(room: number, free: number): Promise<void> {
-    const wakeupsBefore = this.wakeups;
-    const fullClaimsBefore = this.fullClaims;
-    const sentAt = performance.now();
-    this.roomInFlight += room;
-    let claimed: Record<string, unknown>[];
+  /**
+   * Claims while there are free slots and jobs may be waiting; one claim in flight at a time (two
+   * measured no faster on the 2-core VM: a 50,000-job no-op drain is CPU-bound there). Shutdown
+   * waits for it and hands back what its last claim brought.
+   */
+  private async claimLoop(): Promise<void> {
+    this.claiming = true;
     try {
-      claimed = await this.claim(room, free);
+      do {
+        this.claimAgain = false;
+        const held = this.running.size + this.buffer.length;
+        const free = Math.max(0, this.settings.concurrency - held);
+        const prefetch = this.prefetchNow();
+        const room = this.settings.concurrency + prefetch - held;
+        // With free slots, claim at once; otherwise only top the buffer up once it is half empty, so
+        // that one large claim is in flight rather than a stream of tiny ones (measured on a 50,000
+        // no-op drain: claims alternated 524 and 20 jobs, and the tiny ones delayed the large).
+        const worthClaiming = free > 0 || room >= Math.max(1, prefetch / 2);
+        if (room <= 0 || !worthClaiming || !this.mayHaveMore || this.state !== 'running') break;
+        const wakeupsBefore = this.wakeups;
+        const sentAt = performance.now();
+        const claimed = await this.claim(room, free);
+        for (const row of claimed) this.enqueueLocally(row, sentAt);
+        this.startBuffered();
+        if (claimed.length < room && this.wakeups === wakeupsBefore) this.mayHaveMore = false;
+        else this.claimAgain = true;
+      } while (this.claimAgain);
     } catch (error) {
       this.log.warn(
         { event: 'claim.failed', err: (error as Error).message },
         'claim failed; retrying at the next poll',
       );
-      this.mayHaveMore = false; // the next wake-up (poll or notification) tries again
-      return;
     } finally {
-      this.roomInFlight -= room;
-    }
-    for (const row of claimed) this.enqueueLocally(row, sentAt);
-    this.startBuffered(); // not while stopping: shutdown hands the buffer back
-    if (claimed.length >= room) {
-      this.fullClaims++;
-      this.mayHaveMore = true;
-    } else if (this.wakeups === wakeupsBefore && this.fullClaims === fullClaimsBefore) {
-      // Short, with no reason to look again since it was sent (a claim that came back full meanwhile
-      // may have taken the jobs this one skipped as locked, and there may be more behind them).
-      this.mayHaveMore = false;
+      this.claiming = false;
     }
   }
 
