@@ -505,10 +505,7 @@ export class Worker {
       this.buffer.length > 0 &&
       this.state === 'running'
     ) {
-      const execution = this.buffer.shift()!;
-      // Its lease may have run out while it waited (nothing renewed it: a partition): never start it.
-      if (this.leaseLeftMs(execution) <= 0) logLeaseLost(execution, 'heartbeat');
-      else this.execute(execution);
+      this.execute(this.buffer.shift()!);
     }
   }
 
@@ -523,7 +520,6 @@ export class Worker {
     const { job } = execution;
     execution.startedAt = performance.now();
     this.running.set(job.id, execution);
-    this.watchLeaseDeadline(execution);
     const settle = () => {
       this.releaseSlot(execution);
       this.finishing.delete(job.id);
@@ -605,38 +601,23 @@ export class Worker {
    * the check used to run only after the renewal answered, so during a partition it never ran.
    */
   private watchLeaseDeadlines(): void {
+    const { leaseMs, heartbeatMs } = this.settings;
+    const marginMs = Math.min(250, leaseMs / 20);
+    const expired = (execution: Execution) => performance.now() - execution.renewedAt >= leaseMs - marginMs;
     for (const execution of [...this.running.values()]) {
-      if (execution.phase === 'running') this.watchLeaseDeadline(execution);
+      if (execution.phase !== 'running') continue;
+      const leftMs = execution.renewedAt + leaseMs - marginMs - performance.now();
+      if (leftMs <= 0) this.loseLease(execution);
+      else if (leftMs <= heartbeatMs && !execution.leaseTimer) {
+        execution.leaseTimer = setTimeout(() => {
+          execution.leaseTimer = undefined;
+          const current = this.running.get(execution.job.id) === execution;
+          if (current && execution.phase === 'running' && expired(execution)) this.loseLease(execution);
+        }, leftMs);
+      }
     }
     for (const execution of [...this.buffer]) {
-      if (this.leaseLeftMs(execution) <= 0 && this.dropBuffered(execution))
-        logLeaseLost(execution, 'heartbeat');
-    }
-  }
-
-  /** Milliseconds until this worker must stop working on the job (see watchLeaseDeadlines). */
-  private leaseLeftMs(execution: Execution): number {
-    const { leaseMs } = this.settings;
-    const marginMs = Math.min(250, leaseMs / 20);
-    return execution.renewedAt + leaseMs - marginMs - performance.now();
-  }
-
-  /**
-   * Aborts a running job whose deadline has passed, or arms a timer at its deadline when that comes
-   * before the next heartbeat tick. Also called when a job starts: one started from the buffer
-   * close to its deadline used to wait for the next tick, up to a heartbeat past the deadline (the
-   * partition scenario saw aborts 2.1 to 2.7 s after the cut on a 2 s lease).
-   */
-  private watchLeaseDeadline(execution: Execution): void {
-    const leftMs = this.leaseLeftMs(execution);
-    if (leftMs <= 0) this.loseLease(execution);
-    else if (leftMs <= this.settings.heartbeatMs && !execution.leaseTimer) {
-      execution.leaseTimer = setTimeout(() => {
-        execution.leaseTimer = undefined;
-        const current = this.running.get(execution.job.id) === execution;
-        if (current && execution.phase === 'running' && this.leaseLeftMs(execution) <= 0)
-          this.loseLease(execution);
-      }, leftMs);
+      if (expired(execution) && this.dropBuffered(execution)) logLeaseLost(execution, 'heartbeat');
     }
   }
 
