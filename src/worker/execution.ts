@@ -33,10 +33,10 @@ export interface Execution {
   completedInTransaction: boolean;
   log: JobLogger;
   /**
-   * Settles when the handler itself does. After an abort the run is over at once (its slot is
-   * free), but the handler may still be finishing its own clean-up; shutdown waits a moment for it.
+   * The handler's own promise. After an abort the run is over at once (its slot is free), but the
+   * handler may still be finishing its own clean-up; shutdown waits a moment for it to settle.
    */
-  handlerSettled?: Promise<void>;
+  handlerRun?: Promise<unknown>;
 }
 
 export interface ExecutionDeps {
@@ -156,12 +156,8 @@ export async function runExecution(execution: Execution, deps: ExecutionDeps): P
         const running = isIsolated(definition)
           ? runIsolated({ definition, job, payload: parsed.data, ...isolatedContext(context) })
           : definition.handler!(parsed.data as never, context);
-        const settled = Promise.resolve(running);
-        execution.handlerSettled = settled.then(
-          () => {},
-          () => {},
-        );
-        settled.then(resolve, reject);
+        execution.handlerRun = Promise.resolve(running);
+        execution.handlerRun.then(resolve, reject);
       });
     } finally {
       clearTimeout(timer);

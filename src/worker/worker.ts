@@ -312,7 +312,7 @@ export class Worker {
       // The aborted handlers get a moment to finish their own clean-up (their abort listeners,
       // finally blocks) before the process may exit; one that ignores its signal is not waited for.
       await Promise.race([
-        Promise.allSettled(handing.map((execution) => execution.handlerSettled)),
+        Promise.allSettled(handing.map((execution) => execution.handlerRun)),
         new Promise((resolve) => setTimeout(resolve, ABORTED_HANDLER_GRACE_MS).unref()),
       ]);
     }
