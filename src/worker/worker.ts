@@ -498,15 +498,29 @@ export class Worker {
     execution.log.info({ event: 'job.claimed', workerId: this.id }, 'job claimed');
   }
 
-  /** Starts buffered jobs while slots are free. */
+  /**
+   * Starts buffered jobs while slots are free. A job whose lease this worker can no longer vouch
+   * for (no renewal answered within the lease, as in a partition, or a claim that took that long
+   * to come back) is not started: it waits for a renewal, which either renews it (then it starts)
+   * or finds it gone (job.lease_lost). Giving it up on the local estimate alone dropped jobs the
+   * database still held for this worker when a claim was slow (seen in CI).
+   */
   private startBuffered(): void {
+    let stale = false;
+    let index = 0;
     while (
+      index < this.buffer.length &&
       this.running.size < this.settings.concurrency &&
-      this.buffer.length > 0 &&
       this.state === 'running'
     ) {
-      this.execute(this.buffer.shift()!);
+      if (this.leaseLeftMs(this.buffer[index]!) <= 0) {
+        stale = true;
+        index++;
+      } else {
+        this.execute(index === 0 ? this.buffer.shift()! : this.buffer.splice(index, 1)[0]!);
+      }
     }
+    if (stale) void this.heartbeat();
   }
 
   private dropBuffered(execution: Execution): boolean {
@@ -539,6 +553,8 @@ export class Worker {
         settle();
       },
     );
+    // After runExecution has set the handler's abort hook: an abort before that would not settle it.
+    this.watchLeaseDeadline(execution);
   }
 
   private releaseSlot(execution: Execution): void {
@@ -565,6 +581,7 @@ export class Worker {
     const executions = [...this.buffer, ...this.running.values(), ...this.finishing.values()];
     const sentAt = performance.now();
     this.renewalSentAt = sentAt;
+    let answered = false;
     try {
       const { rows } = await this.baton.db.query(leaseRenew, [
         executions.map((execution) => execution.job.id),
@@ -581,6 +598,7 @@ export class Worker {
         else if (execution.phase === 'running' && this.running.get(execution.job.id) === execution)
           this.loseLease(execution);
       }
+      answered = true;
     } catch (error) {
       this.log.warn(
         { event: 'heartbeat.failed', err: (error as Error).message, running: executions.length },
@@ -590,6 +608,9 @@ export class Worker {
       if (this.renewalSentAt === sentAt) this.renewalSentAt = undefined;
     }
     this.watchLeaseDeadlines();
+    // Buffered jobs that waited for this answer may start now (never after a failed renewal: that
+    // would retry at once, in a loop while the database is down).
+    if (answered && this.buffer.length > 0) this.startBuffered();
   }
 
   /**
@@ -601,23 +622,36 @@ export class Worker {
    * the check used to run only after the renewal answered, so during a partition it never ran.
    */
   private watchLeaseDeadlines(): void {
-    const { leaseMs, heartbeatMs } = this.settings;
-    const marginMs = Math.min(250, leaseMs / 20);
-    const expired = (execution: Execution) => performance.now() - execution.renewedAt >= leaseMs - marginMs;
     for (const execution of [...this.running.values()]) {
-      if (execution.phase !== 'running') continue;
-      const leftMs = execution.renewedAt + leaseMs - marginMs - performance.now();
-      if (leftMs <= 0) this.loseLease(execution);
-      else if (leftMs <= heartbeatMs && !execution.leaseTimer) {
-        execution.leaseTimer = setTimeout(() => {
-          execution.leaseTimer = undefined;
-          const current = this.running.get(execution.job.id) === execution;
-          if (current && execution.phase === 'running' && expired(execution)) this.loseLease(execution);
-        }, leftMs);
-      }
+      if (execution.phase === 'running') this.watchLeaseDeadline(execution);
     }
-    for (const execution of [...this.buffer]) {
-      if (expired(execution) && this.dropBuffered(execution)) logLeaseLost(execution, 'heartbeat');
+    // Buffered jobs past their deadline are not dropped here: startBuffered never starts them, and
+    // the next renewal that answers tells whether they are still this worker's.
+  }
+
+  /** Milliseconds until this worker must stop working on the job (see watchLeaseDeadlines). */
+  private leaseLeftMs(execution: Execution): number {
+    const { leaseMs } = this.settings;
+    const marginMs = Math.min(250, leaseMs / 20);
+    return execution.renewedAt + leaseMs - marginMs - performance.now();
+  }
+
+  /**
+   * Aborts a running job whose deadline has passed, or arms a timer at its deadline when that comes
+   * before the next heartbeat tick. Also called when a job starts: one started from the buffer
+   * close to its deadline used to wait for the next tick, up to a heartbeat past the deadline (the
+   * partition scenario saw aborts 2.1 to 2.7 s after the cut on a 2 s lease).
+   */
+  private watchLeaseDeadline(execution: Execution): void {
+    const leftMs = this.leaseLeftMs(execution);
+    if (leftMs <= 0) this.loseLease(execution);
+    else if (leftMs <= this.settings.heartbeatMs && !execution.leaseTimer) {
+      execution.leaseTimer = setTimeout(() => {
+        execution.leaseTimer = undefined;
+        const current = this.running.get(execution.job.id) === execution;
+        if (current && execution.phase === 'running' && this.leaseLeftMs(execution) <= 0)
+          this.loseLease(execution);
+      }, leftMs);
     }
   }
 
