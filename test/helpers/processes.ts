@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { onTestFailed } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -96,6 +97,7 @@ export async function startWorker(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const worker = new WorkerProcess(child);
+  showLogOnFailure(worker);
   if (options.waitStarted !== false) {
     await Promise.race([
       worker.waitForEvent('worker.started', 30_000),
@@ -105,6 +107,23 @@ export async function startWorker(
     ]);
   }
   return worker;
+}
+
+/**
+ * When the current test fails, prints the worker's last log lines and stderr: a multi-process test
+ * that fails only on a loaded CI machine is otherwise hard to read afterwards.
+ */
+function showLogOnFailure(worker: WorkerProcess): void {
+  try {
+    onTestFailed(() => {
+      const tail = worker.lines.slice(-40).map((line) => JSON.stringify(line));
+      process.stderr.write(
+        `--- worker pid ${worker.pid}: last ${tail.length} of ${worker.lines.length} log lines ---\n${tail.join('\n')}\n${worker.stderr.join('').slice(-4000)}\n`,
+      );
+    });
+  } catch {
+    // Started outside a test (beforeAll): nothing to attach to.
+  }
 }
 
 /** Runs the CLI to completion and returns its exit code and output. */
@@ -126,6 +145,8 @@ export async function runCli(
   child.stderr.setEncoding('utf8').on('data', (chunk) => {
     stderr += chunk;
   });
-  const [code] = await once(child, 'exit');
+  // 'close', not 'exit': at 'exit' the child's output may not all have been read yet (a loaded CI
+  // machine once showed a --help run that exited 0 with stdout still empty here).
+  const [code] = await once(child, 'close');
   return { code, stdout, stderr };
 }
