@@ -35,6 +35,20 @@ const counted = defineKind({
   },
 });
 
+/** A limited kind: claimed under its kind lock, one at a time. */
+let limitedRunning = 0;
+let limitedMax = 0;
+const limitedOne = defineKind({
+  kind: 'parity.limited',
+  payload: z.object({}),
+  concurrency: 1,
+  handler: async () => {
+    limitedMax = Math.max(limitedMax, ++limitedRunning);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    limitedRunning--;
+  },
+});
+
 /** Enqueued only: no worker has a handler for it. */
 const unserved = defineKind({ kind: 'parity.unserved', payload: z.object({}) });
 
@@ -76,7 +90,7 @@ describe.each(targets)('on $engine', ({ open }) => {
   beforeAll(async () => {
     ({ baton, close } = await open());
     worker = baton.createWorker({
-      kinds: [echo, failing, counted],
+      kinds: [echo, failing, counted, limitedOne],
       pollIntervalMs: 100,
       logLevel: 'silent',
       shutdownSignals: [],
@@ -107,6 +121,16 @@ describe.each(targets)('on $engine', ({ open }) => {
       expect(job).toMatchObject({ state: 'completed', attempts: 1, result: { echoed: 'abcde'[index] } });
       expect(job.attemptHistory.map((attempt) => attempt.outcome)).toEqual(['completed']);
     }
+  });
+
+  test('a kind limited to 1 runs its jobs one at a time (claims under the kind lock)', async () => {
+    limitedMax = 0;
+    const jobs = await baton.enqueueMany(
+      limitedOne,
+      Array.from({ length: 6 }, () => ({ payload: {} })),
+    );
+    for (const { id } of jobs) expect((await stateOf(id, 'completed', 'failed')).state).toBe('completed');
+    expect(limitedMax).toBe(1);
   });
 
   test('an idempotency key gives one job', async () => {

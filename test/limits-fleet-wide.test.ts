@@ -7,6 +7,7 @@
  * holds in real time when claims had to wait for the kind's lock (a claimer that stalled holding it).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { kindLock } from '../src/sql/jobs-lease.js';
 import { grouped, limited, rated, record } from './fixtures/ledger-kinds.js';
 import { connectBaton, createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { createLedger, type LedgerRow, maxOverlap } from './helpers/ledger.js';
@@ -223,5 +224,37 @@ describe('a claim that waited for the kind lock', () => {
       maxInWindow(starts, 600),
       `starts, ms after the first: ${relative.join(', ')}`,
     ).toBeLessThanOrEqual(5);
+  });
+});
+
+describe('a claimer that stops answering while it holds a kind lock', () => {
+  // A worker frozen mid-claim (GC pause, SIGSTOP, a suspended VM) keeps its transaction open; its
+  // kind lock used to stall every claim of the kind and every worker's start until it resumed.
+  test('is cut off by PostgreSQL after 2 s idle, and the next claimer gets the lock', {
+    timeout: 30_000,
+  }, async () => {
+    const frozen = await database.pool.connect();
+    // Its session is ended under it: the server's FATAL, then the socket closing (both reported).
+    const ended = new Promise<Error>((resolve) => frozen.on('error', resolve));
+    await frozen.query('begin');
+    await frozen.query(kindLock('postgres'), ['ledger.limited']);
+    const lockedAt = performance.now();
+    const other = await database.pool.connect();
+    try {
+      await other.query('begin');
+      const {
+        rows: [lock],
+      } = await other.query(kindLock('postgres'), ['ledger.limited']);
+      const waitedMs = performance.now() - lockedAt;
+      await other.query('commit');
+      expect(lock.concurrency).toBe(2);
+      // It did wait for the frozen holder, and only about as long as the idle timeout.
+      expect(waitedMs).toBeGreaterThanOrEqual(1900);
+      expect(waitedMs).toBeLessThan(10_000);
+    } finally {
+      other.release();
+    }
+    expect((await ended).message).toMatch(/idle-in-transaction timeout/);
+    frozen.release(true);
   });
 });

@@ -199,7 +199,7 @@ export class Leases {
       const rows = await this.db.transaction(async (tx) => {
         const {
           rows: [lock],
-        } = await tx.query(kindLock, [kind]);
+        } = await tx.query(kindLock(this.db.engine), [kind]);
         if (!lock) return [];
         const { rows } = await tx.query(jobClaimLimited, [
           kind,

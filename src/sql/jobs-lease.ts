@@ -55,9 +55,24 @@ returning ${claimedColumns}`;
 /**
  * Takes the kind's limits row lock. Claims of a limited kind are serialised by it, so the counts in
  * `jobClaimLimited` (run as the next statement, with a fresh snapshot) are exact across the fleet.
+ * On PostgreSQL the transaction may then sit idle for at most 2 s between statements before the
+ * server ends the session: a claimer frozen while it holds the lock (a GC pause, SIGSTOP, a
+ * suspended VM) would otherwise stall every claim of the kind, and every worker's start (which
+ * upserts the kinds rows), until it resumed. Found by the fencing test freezing a worker mid-claim.
+ * Not on PGlite: one process, nobody else to stall, and its single-user backend hangs when the
+ * timeout fires.
  */
-export const kindLock = `
+export function kindLock(engine: 'postgres' | 'pglite'): string {
+  return engine === 'postgres' ? kindLockBounded : kindLockPlain;
+}
+
+const kindLockPlain = `
 select concurrency, rate_limit, rate_window_ms, group_concurrency
+from baton.kinds where kind = $1 for update`;
+
+const kindLockBounded = `
+select concurrency, rate_limit, rate_window_ms, group_concurrency,
+       set_config('idle_in_transaction_session_timeout', '2000', true)
 from baton.kinds where kind = $1 for update`;
 
 /**

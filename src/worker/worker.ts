@@ -415,11 +415,8 @@ export class Worker {
         const worthClaiming = free > 0 || room >= Math.max(1, prefetch / 2);
         if (room <= 0 || !worthClaiming || !this.mayHaveMore || this.state !== 'running') break;
         const wakeupsBefore = this.wakeups;
-        const sentAt = performance.now();
         const claimed = await this.claim(room, free);
-        for (const row of claimed) this.enqueueLocally(row, sentAt);
-        this.startBuffered();
-        if (claimed.length < room && this.wakeups === wakeupsBefore) this.mayHaveMore = false;
+        if (claimed < room && this.wakeups === wakeupsBefore) this.mayHaveMore = false;
         else this.claimAgain = true;
       } while (this.claimAgain);
     } catch (error) {
@@ -449,26 +446,32 @@ export class Worker {
   /**
    * Claims up to `room` jobs of unlimited kinds (free slots plus prefetch), then jobs of limited
    * kinds only into truly free slots, so that a limited kind's fleet-wide capacity is never held by
-   * a job that waits in this worker's buffer.
+   * a job that waits in this worker's buffer. Each statement's jobs are buffered (and started) as
+   * soon as it answers, their lease counted from when it was sent: a slow limited-kind transaction
+   * used to hold back the unlimited jobs claimed before it, their leases running out meanwhile.
+   * Returns how many jobs were claimed.
    */
-  private async claim(room: number, free: number): Promise<Record<string, unknown>[]> {
+  private async claim(room: number, free: number): Promise<number> {
     const db = this.baton.db;
     const { leaseMs } = this.settings;
-    const claimed: Record<string, unknown>[] = [];
+    let claimed = 0;
     if (this.unlimitedKinds.length > 0) {
+      const sentAt = performance.now();
       const { rows } = await db.query(jobClaim, [this.unlimitedKinds, room, leaseMs, this.id]);
-      claimed.push(...rows);
+      this.buffered(rows, sentAt);
+      claimed += rows.length;
     }
-    const slots = Math.min(free, room - claimed.length);
+    const slots = Math.min(free, room - claimed);
     const limited = this.limits.filter((limits) => !this.unlimitedKinds.includes(limits.kind));
     let limitedClaimed = 0;
     for (let index = 0; index < limited.length && limitedClaimed < slots; index++) {
       // Rotate the starting kind so that one busy limited kind cannot starve the others.
       const { kind } = limited[(this.limitedTurn + index) % limited.length]!;
+      const sentAt = performance.now();
       const rows = await db.transaction(async (tx) => {
         const {
           rows: [limits],
-        } = await tx.query(kindLock, [kind]);
+        } = await tx.query(kindLock(db.engine), [kind]);
         if (!limits) return [];
         const result = await tx.query(jobClaimLimited, [
           kind,
@@ -482,11 +485,18 @@ export class Worker {
         ]);
         return result.rows;
       });
-      claimed.push(...rows);
+      this.buffered(rows, sentAt);
       limitedClaimed += rows.length;
     }
     this.limitedTurn++;
-    return claimed;
+    return claimed + limitedClaimed;
+  }
+
+  /** Buffers what one claim statement brought back and starts what fits. */
+  private buffered(rows: Record<string, unknown>[], sentAt: number): void {
+    if (rows.length === 0) return;
+    for (const row of rows) this.enqueueLocally(row, sentAt);
+    this.startBuffered();
   }
 
   private enqueueLocally(row: Record<string, unknown>, claimSentAt: number): void {
