@@ -3,7 +3,7 @@
  * tsx a process carries the loader and its transform caches (~35 MB RSS before anything is
  * imported, and Baton's sources cost ~60 MB instead of ~30 MB compiled), which a deployed worker
  * (`baton worker`, from dist/) does not. Packages stay external (imported from node_modules as
- * usual); only the bench and Baton's src/ are bundled. esbuild comes with tsx. The output is ESM
+ * usual); only the bench and Baton's src/ are bundled. esbuild is a dev dependency (tsx uses the same version). The output is ESM
  * (.js under this package's "type": "module").
  */
 import { rmSync } from 'node:fs';
