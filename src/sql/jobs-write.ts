@@ -35,6 +35,27 @@ with input as (
 )
 select inserted.id from inserted left join wake on true`;
 
+/**
+ * `jobInsertMany` for a batch in which no job has an idempotency key: a plain insert (no ON
+ * CONFLICT, whose speculative insertion costs an extra WAL record per row) that returns one row,
+ * the NOTIFY's, instead of every id (the client made the ids).
+ */
+export const jobInsertManyUnkeyed = `
+with inserted as (
+  insert into baton.jobs (id, kind, payload, priority, run_at, max_attempts, trace_id, group_key)
+  select id, kind, payload, priority,
+         coalesce(run_at, now() + coalesce(delay_ms, 0) * interval '1 millisecond'),
+         max_attempts, trace_id, group_key
+  from jsonb_to_recordset($1::jsonb) as x(
+    id uuid, kind text, payload jsonb, priority integer, run_at timestamptz, delay_ms double precision,
+    max_attempts integer, trace_id text, group_key text)
+  returning run_at
+)
+select pg_notify('baton_jobs',
+         ceil(greatest(0, extract(epoch from min(run_at) - now()) * 1000))::bigint::text) as sent
+from inserted
+having count(*) > 0`;
+
 export const jobFindByIdempotencyKeys = `
 select id, kind, idempotency_key
 from baton.jobs
