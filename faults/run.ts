@@ -68,8 +68,12 @@ async function diagnose(run: Run, name: string, exited: string[]): Promise<void>
     `select outcome, detail, count(*)::int as n from faults.ledger group by 1, 2`,
   );
   const pids = await run.rows(`select worker_pid, count(*)::int as n from faults.ledger group by 1`);
+  const failures = await run.rows(
+    `select error_code, left(error_message, 200) as message, attempts, count(*)::int as n
+     from baton.jobs where state = 'failed' group by 1, 2, 3 order by n desc limit 5`,
+  );
   process.stderr.write(
-    `${exited.join('\n')}\n${name}: jobs ${JSON.stringify(states)}\n  ledger ${JSON.stringify(ledger)}\n  by pid ${JSON.stringify(pids)} (workers ${run.workers.map((worker) => worker.pid).join(',')})\n`,
+    `${exited.join('\n')}\n${name}: jobs ${JSON.stringify(states)}\n  failed ${JSON.stringify(failures)}\n  ledger ${JSON.stringify(ledger)}\n  by pid ${JSON.stringify(pids)} (workers ${run.workers.map((worker) => worker.pid).join(',')})\n`,
   );
 }
 
