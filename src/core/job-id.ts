@@ -1,9 +1,14 @@
 import { randomFillSync } from 'node:crypto';
 
-const pool = Buffer.alloc(16 * 256);
+/** Random bytes, refilled 512 ids at a time (8 per id). */
+const pool = Buffer.alloc(8 * 512);
 let offset = pool.length;
 let lastMs = 0;
+/** lastMs as the id's first 12 hex digits, with the dash after the 8th. */
+let lastMsHex = '';
 let sequence = 0;
+const DIGITS = '0123456789abcdef';
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
 
 /**
  * A new job id: a UUIDv7 (RFC 9562), whose first 48 bits are the Unix time in milliseconds and
@@ -18,24 +23,42 @@ export function newJobId(): string {
     randomFillSync(pool);
     offset = 0;
   }
-  const bytes = pool.subarray(offset, offset + 16);
-  offset += 16;
-  let ms = Date.now();
+  const ms = Date.now();
   if (ms <= lastMs) {
     sequence++;
     if (sequence > 0xfff) {
-      lastMs++; // more than 4,096 ids in one ms: borrow the next millisecond
+      setTime(lastMs + 1); // more than 4,096 ids in one ms: borrow the next millisecond
       sequence = 0;
     }
-    ms = lastMs;
   } else {
-    lastMs = ms;
+    setTime(ms);
     sequence = 0;
   }
-  bytes.writeUIntBE(ms, 0, 6);
-  bytes[6] = 0x70 | (sequence >> 8);
-  bytes[7] = sequence & 0xff;
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  // Written digit by digit from a table: Buffer slices, writeUIntBE and toString('hex') made this
+  // ~2.9 µs per id, the largest part of building a job row (W2 builds 1,000 per call).
+  const o = offset;
+  offset += 8;
+  return (
+    lastMsHex +
+    '-7' +
+    DIGITS[sequence >> 8]! +
+    DIGITS[(sequence >> 4) & 0xf]! +
+    DIGITS[sequence & 0xf]! +
+    '-' +
+    HEX[0x80 | (pool[o]! & 0x3f)]! +
+    HEX[pool[o + 1]!]! +
+    '-' +
+    HEX[pool[o + 2]!]! +
+    HEX[pool[o + 3]!]! +
+    HEX[pool[o + 4]!]! +
+    HEX[pool[o + 5]!]! +
+    HEX[pool[o + 6]!]! +
+    HEX[pool[o + 7]!]!
+  );
+}
+
+function setTime(ms: number): void {
+  lastMs = ms;
+  const hex = ms.toString(16).padStart(12, '0');
+  lastMsHex = `${hex.slice(0, 8)}-${hex.slice(8, 12)}`;
 }
