@@ -59,7 +59,10 @@ async function frozenWhileRecovered(sleepMs: number, leaseMs: number) {
     slowAttempts: 1,
   });
   await baton.close();
-  await a.waitForLog((line) => line.event === 'job.claimed' && line.jobId === id);
+  // Freeze A only once its handler runs: frozen between job.claimed and the start, A would rightly
+  // never start the job (its lease is gone by the time it resumes), and there would be no late
+  // result to fence (seen in CI once the worker stopped starting jobs past their lease).
+  await a.waitForLog((line) => line.event === 'fixture.handler_started' && line.jobId === id);
   a.kill('SIGSTOP');
   const claimed = await jobRow(id);
   expect(claimed).toMatchObject({ state: 'running', attempts: 1, worker_id: a.lines[0]!.workerId });
