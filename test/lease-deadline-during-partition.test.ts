@@ -17,7 +17,7 @@
  * which showed as the fencing tests failing in CI. Either way the job waited a lease for recovery
  * and spent an attempt.
  */
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, expect, onTestFinished, test } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../faults/lib/proxy.js';
 import { record } from './fixtures/ledger-kinds.js';
 import { connectBaton, createTestDatabase, SERVER_URL, type TestDatabase } from './helpers/database.js';
@@ -65,6 +65,8 @@ test('a worker whose database stops answering aborts its handler within one leas
   // Let one renewal land, then cut: nothing the worker sends gets an answer any more.
   await new Promise((resolve) => setTimeout(resolve, 1200));
   proxy.pause();
+  // Resumed at the end of this test whatever happens: the next test's worker connects through it.
+  onTestFinished(() => proxy.resume());
   const cutAt = Date.now();
   // The lease as the database knows it (read directly, not through the proxy), once nothing more arrives.
   await new Promise((resolve) => setTimeout(resolve, 100));
