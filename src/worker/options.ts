@@ -15,7 +15,7 @@ export interface WorkerSettings {
   concurrency: number;
   /**
    * `BATON_PREFETCH`: jobs of unlimited kinds a worker may claim beyond its free slots, to start the
-   * moment a slot frees (their leases are renewed while they wait). Default `auto`: up to 512, but
+   * moment a slot frees (their leases are renewed while they wait). Default `auto`: up to 1,024, but
    * never more than about 50 ms of work by the measured run time, so long jobs are not hoarded.
    * A number fixes it; 0 disables.
    */
