@@ -62,35 +62,50 @@ export function startExecution(
   parentLog: Logger,
   claimSentAt: number,
 ): Execution {
-  let controller: AbortController | undefined;
-  let abortError: Error | undefined;
-  const log = new LazyJobLogger(parentLog, job);
-  return {
-    job,
-    definition,
-    get signal() {
-      if (!controller) {
-        controller = new AbortController();
-        if (abortError) controller.abort(abortError);
-      }
-      return controller.signal;
-    },
-    abort(reason: AbortReason) {
-      if (this.abortReason) return;
-      this.abortReason = reason;
-      abortError = Object.assign(new Error(`job ${job.id} aborted: ${reason}`), {
-        name: reason === 'timeout' ? 'TimeoutError' : 'AbortError',
-        reason,
-      });
-      controller?.abort(abortError);
-      this.onAbort?.(abortError);
-    },
-    phase: 'running',
-    startedAt: performance.now(),
-    renewedAt: claimSentAt,
-    completedInTransaction: false,
-    log,
-  };
+  return new ClaimedJob(job, definition, new LazyJobLogger(parentLog, job), claimSentAt);
+}
+
+/**
+ * A class rather than an object literal with a getter and closures: a drain allocated ~7.8 kB per
+ * job, and a literal's accessor and closures were made again for every job (allocation sampling of
+ * a 50,000-job no-op drain; the garbage collector took ~24% of the worker's busy time).
+ */
+class ClaimedJob implements Execution {
+  onAbort?: (error: Error) => void;
+  abortReason?: AbortReason;
+  phase: 'running' | 'finishing' = 'running';
+  startedAt = performance.now();
+  leaseTimer?: NodeJS.Timeout;
+  completedInTransaction = false;
+  handlerRun?: Promise<unknown>;
+  private controller?: AbortController;
+  private abortError?: Error;
+
+  constructor(
+    readonly job: Job,
+    readonly definition: KindDefinition,
+    readonly log: JobLogger,
+    public renewedAt: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortError) this.controller.abort(this.abortError);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: AbortReason): void {
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.abortError = Object.assign(new Error(`job ${this.job.id} aborted: ${reason}`), {
+      name: reason === 'timeout' ? 'TimeoutError' : 'AbortError',
+      reason,
+    });
+    this.controller?.abort(this.abortError);
+    this.onAbort?.(this.abortError);
+  }
 }
 
 /**
@@ -182,9 +197,21 @@ export async function runExecution(execution: Execution, deps: ExecutionDeps): P
   }
   deps.onHandlerSettled(execution);
   execution.phase = 'finishing';
-  const held = await writeWithRetry(execution, deps, 'complete', () =>
-    deps.completions.complete(job.id, job.leaseToken!, resultJson),
-  );
+  // The first write is made here, not through writeWithRetry: its closure and promise were made
+  // for every job, for a retry that is almost never needed.
+  let held: boolean;
+  try {
+    held = (await deps.completions.complete(job.id, job.leaseToken!, resultJson)).has(job.id);
+  } catch (error) {
+    const written = await writeWithRetry(
+      execution,
+      deps,
+      'complete',
+      () => deps.completions.complete(job.id, job.leaseToken!, resultJson),
+      { error },
+    );
+    held = written.has(job.id);
+  }
   if (held) execution.log.info({ event: 'job.completed', durationMs: elapsed(execution) }, 'job completed');
   else logLeaseLost(execution, 'complete');
 }
@@ -270,10 +297,13 @@ async function writeWithRetry<T>(
   deps: ExecutionDeps,
   write: string,
   attempt: () => Promise<T>,
+  /** The error of a first try the caller already made. */
+  failed?: { error: unknown },
 ): Promise<T> {
   let delayMs = 100;
   for (let tries = 1; ; tries++) {
     try {
+      if (tries === 1 && failed) throw failed.error;
       return await attempt();
     } catch (error) {
       if (performance.now() - execution.renewedAt + delayMs > deps.leaseMs) throw error;
@@ -303,44 +333,75 @@ const isolatedContext = (context: JobContext<unknown>) => ({
 });
 
 function createContext(execution: Execution, deps: ExecutionDeps): JobContext<unknown> {
+  return new HandlerContext(execution, deps);
+}
+
+/**
+ * What a handler gets. Its methods are made (bound, so a handler may destructure them) only when
+ * a handler first reads them: most never do, and an object literal made them for every job.
+ */
+class HandlerContext implements JobContext<unknown> {
+  private progressOf?: (value: unknown) => Promise<boolean>;
+  private completeOf?: <Result>(work: (tx: Queryable) => Promise<Result>) => Promise<Result>;
+
+  constructor(
+    private readonly execution: Execution,
+    private readonly deps: ExecutionDeps,
+  ) {}
+
+  get job(): Job<unknown, never> {
+    return this.execution.job as Job<unknown, never>;
+  }
+
+  get signal(): AbortSignal {
+    return this.execution.signal;
+  }
+
+  get log(): JobLogger {
+    return this.execution.log;
+  }
+
+  get progress(): (value: unknown) => Promise<boolean> {
+    this.progressOf ??= (value) => recordProgress(this.execution, this.deps, value);
+    return this.progressOf;
+  }
+
+  get completeInTransaction(): <Result>(work: (tx: Queryable) => Promise<Result>) => Promise<Result> {
+    this.completeOf ??= (work) => completeInTransaction(this.execution, this.deps, work);
+    return this.completeOf;
+  }
+}
+
+async function recordProgress(execution: Execution, deps: ExecutionDeps, value: unknown): Promise<boolean> {
   const { job } = execution;
-  return {
-    job: job as Job<unknown, never>,
-    get signal() {
-      return execution.signal;
-    },
-    get log() {
-      return execution.log;
-    },
-    async progress(value: unknown) {
-      const { rows } = await deps.db.query(jobProgress, [
-        job.id,
-        job.leaseToken,
-        JSON.stringify(value ?? null),
-      ]);
-      return rows.length > 0;
-    },
-    async completeInTransaction<Result>(work: (tx: Queryable) => Promise<Result>): Promise<Result> {
-      if (execution.abortReason) throw new LeaseLostError(job.id);
-      // While the transaction runs the heartbeat must not read the cleared token as a lost lease.
-      execution.phase = 'finishing';
-      const result = await deps
-        .handlerDb()
-        .transaction(async (tx) => {
-          const { rows } = await tx.query(jobLockHeld, [job.id, job.leaseToken]);
-          if (rows.length === 0) throw new LeaseLostError(job.id);
-          const value = await work(tx);
-          const completed = `[{"id":${JSON.stringify(job.id)},"token":${JSON.stringify(job.leaseToken)},"result":${JSON.stringify(value ?? null)}}]`;
-          const done = await tx.query(jobCompleteMany, [completed]);
-          if (done.rows.length === 0) throw new LeaseLostError(job.id);
-          return value;
-        })
-        .catch((error) => {
-          execution.phase = 'running';
-          throw error;
-        });
-      execution.completedInTransaction = true;
-      return result;
-    },
-  };
+  const { rows } = await deps.db.query(jobProgress, [job.id, job.leaseToken, JSON.stringify(value ?? null)]);
+  return rows.length > 0;
+}
+
+async function completeInTransaction<Result>(
+  execution: Execution,
+  deps: ExecutionDeps,
+  work: (tx: Queryable) => Promise<Result>,
+): Promise<Result> {
+  const { job } = execution;
+  if (execution.abortReason) throw new LeaseLostError(job.id);
+  // While the transaction runs the heartbeat must not read the cleared token as a lost lease.
+  execution.phase = 'finishing';
+  const result = await deps
+    .handlerDb()
+    .transaction(async (tx) => {
+      const { rows } = await tx.query(jobLockHeld, [job.id, job.leaseToken]);
+      if (rows.length === 0) throw new LeaseLostError(job.id);
+      const value = await work(tx);
+      const completed = `[{"id":${JSON.stringify(job.id)},"token":${JSON.stringify(job.leaseToken)},"result":${JSON.stringify(value ?? null)}}]`;
+      const done = await tx.query(jobCompleteMany, [completed]);
+      if (done.rows.length === 0) throw new LeaseLostError(job.id);
+      return value;
+    })
+    .catch((error) => {
+      execution.phase = 'running';
+      throw error;
+    });
+  execution.completedInTransaction = true;
+  return result;
 }
