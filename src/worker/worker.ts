@@ -397,14 +397,14 @@ export class Worker {
 
   /**
    * Claims while there are free slots and jobs may be waiting, one claim in flight at a time (so
-   * jobs start in the order they were claimed), each of at most a quarter of the prefetch (at least
-   * the concurrency). Claims of the whole room (up to 512 jobs then) left the worker idle while the
+   * jobs start in the order they were claimed), each of at most half the prefetch (at least the
+   * concurrency). Claims of the whole room (up to 512 jobs then) left the worker idle while the
    * next was out: timing every claim of a 50,000-job no-op drain on the 2-core VM showed a claim in
    * flight 91% of the time and nothing running or buffered at each answer, as PostgreSQL took
-   * longer to claim ~270 jobs (12 ms) than the worker took to run them. Quarter-size claims from a
-   * prefetch of up to 1,024 go out while three quarters still wait (16,700 to 18,400-18,700 jobs/s,
-   * medians of alternating runs; two claims in flight measured the same and started jobs out of
-   * order, three were slower). Shutdown waits for the claim and hands back what it brought.
+   * longer to claim ~270 jobs (12 ms) than the worker took to run them. Half-size claims from a
+   * prefetch of up to 1,024 go out while the other half still waits (docs/performance.md: quarter
+   * or sixteenth claims, a 2,048 cap, and two or three claims in flight measured no better).
+   * Shutdown waits for the claim and hands back what it brought.
    */
   private async claimLoop(): Promise<void> {
     this.claiming = true;
@@ -414,7 +414,7 @@ export class Worker {
         const held = this.running.size + this.buffer.length;
         const free = Math.max(0, this.settings.concurrency - held);
         const prefetch = this.prefetchNow();
-        const chunk = Math.max(this.settings.concurrency, Math.floor(prefetch / 4));
+        const chunk = Math.max(this.settings.concurrency, Math.floor(prefetch / 2));
         const room = Math.min(chunk, this.settings.concurrency + prefetch - held);
         // With free slots, claim at once; otherwise only once a whole chunk fits, so that claims stay
         // large rather than a stream of tiny ones (measured on a 50,000 no-op drain: claims
