@@ -9,6 +9,14 @@ interface Batch {
   reject(error: unknown): void;
 }
 
+/**
+ * One element of `jobCompleteMany`'s parameter. `id` and `token` are a job's id and lease token as
+ * the database returned them (UUIDs, so they need no escaping); `resultJson` is serialised JSON.
+ */
+export function completionItem(id: string, token: string, resultJson: string): string {
+  return `{"id":"${id}","token":"${token}","result":${resultJson}}`;
+}
+
 function newBatch(): Batch {
   let resolve!: Batch['resolve'];
   let reject!: Batch['reject'];
@@ -39,10 +47,9 @@ export class CompletionWriter {
   ) {}
 
   /**
-   * Completes one job if its lease is still held. `id` and `token` are the job's id and lease token
-   * as the database returned them (UUIDs, so they need no escaping); `resultJson` is the already
-   * serialised result. Resolves with the ids of its batch that were still held: the job was
-   * completed if its id is among them, fenced out if not.
+   * Completes one job if its lease is still held (arguments as for `completionItem`). Resolves with
+   * the ids of its batch that were still held: the job was completed if its id is among them,
+   * fenced out if not.
    */
   complete(id: string, token: string, resultJson: string): Promise<ReadonlySet<string>> {
     let batch = this.open;
@@ -50,7 +57,7 @@ export class CompletionWriter {
       batch = this.open = newBatch();
       this.queued.push(batch);
     }
-    batch.items.push(`{"id":"${id}","token":"${token}","result":${resultJson}}`);
+    batch.items.push(completionItem(id, token, resultJson));
     if (!this.writing) {
       this.writing = true;
       setImmediate(() => void this.writeAll());

@@ -5,7 +5,7 @@ import type { Database, Queryable } from '../db/database.js';
 import { isTerminalCode, JobError, LeaseLostError } from '../errors.js';
 import { jobCompleteMany, jobFail, jobLockHeld, jobProgress } from '../sql/jobs-lease.js';
 import type { Job } from '../types.js';
-import type { CompletionWriter } from './completions.js';
+import { type CompletionWriter, completionItem } from './completions.js';
 import { isIsolated, runIsolated } from './isolated.js';
 import type { Logger } from './logger.js';
 
@@ -167,7 +167,7 @@ export async function runExecution(execution: Execution, deps: ExecutionDeps): P
       // handler abandoned after an abort may still settle later; that lands on a settled promise.
       result = await new Promise((resolve, reject) => {
         execution.onAbort = reject;
-        const context = createContext(execution, deps);
+        const context = new HandlerContext(execution, deps);
         const running = isIsolated(definition)
           ? runIsolated({ definition, job, payload: parsed.data, ...isolatedContext(context) })
           : definition.handler!(parsed.data as never, context);
@@ -332,10 +332,6 @@ const isolatedContext = (context: JobContext<unknown>) => ({
   progress: context.progress,
 });
 
-function createContext(execution: Execution, deps: ExecutionDeps): JobContext<unknown> {
-  return new HandlerContext(execution, deps);
-}
-
 /**
  * What a handler gets. Its methods are made (bound, so a handler may destructure them) only when
  * a handler first reads them: most never do, and an object literal made them for every job.
@@ -393,8 +389,8 @@ async function completeInTransaction<Result>(
       const { rows } = await tx.query(jobLockHeld, [job.id, job.leaseToken]);
       if (rows.length === 0) throw new LeaseLostError(job.id);
       const value = await work(tx);
-      const completed = `[{"id":${JSON.stringify(job.id)},"token":${JSON.stringify(job.leaseToken)},"result":${JSON.stringify(value ?? null)}}]`;
-      const done = await tx.query(jobCompleteMany, [completed]);
+      const completed = completionItem(job.id, job.leaseToken!, JSON.stringify(value ?? null));
+      const done = await tx.query(jobCompleteMany, [`[${completed}]`]);
       if (done.rows.length === 0) throw new LeaseLostError(job.id);
       return value;
     })
