@@ -1,6 +1,5 @@
 import { Baton, type BatonCoreOptions } from './core/baton.js';
 import type { Database } from './db/database.js';
-import { openPglite } from './db/pglite.js';
 import { openPostgres } from './db/postgres.js';
 import { BatonError } from './errors.js';
 import { Worker, type WorkerOptions } from './worker/worker.js';
@@ -89,6 +88,14 @@ export function createBaton(options: BatonOptions = {}): BatonClient {
   return new BatonClient(db, { ...options, maxPayloadBytes }, (connections) =>
     openPostgres({ connectionString, maxConnections: connections }),
   );
+}
+
+/**
+ * Opens the embedded database (PGlite) in `dataDir` (in memory when omitted). PGlite is loaded on
+ * first use: importing it costs every process that imports Baton ~50 ms of CPU otherwise.
+ */
+export async function openPglite(dataDir?: string): Promise<Database> {
+  return (await import('./db/pglite.js')).openPglite(dataDir);
 }
 
 /** Opens the embedded database (PGlite) kept in `dataDir` (in memory when omitted): one process, no server. */

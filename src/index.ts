@@ -1,4 +1,4 @@
-export { BatonClient, type BatonOptions, createBaton, createEmbeddedBaton } from './client.js';
+export { BatonClient, type BatonOptions, createBaton, createEmbeddedBaton, openPglite } from './client.js';
 export { AuditLog, type AuditPruneOptions } from './core/audit.js';
 export { retryDelayMs } from './core/backoff.js';
 export { Baton, type BatonCoreOptions } from './core/baton.js';
@@ -24,7 +24,6 @@ export { type OpsSnapshotOptions, readOpsSnapshot } from './core/ops.js';
 export { pruneFinishedJobs, type RetentionOptions } from './core/retention.js';
 export type { Database, Queryable } from './db/database.js';
 export { latestMigrationVersion, migrate, schemaVersion } from './db/migrate.js';
-export { openPglite } from './db/pglite.js';
 export { openPostgres } from './db/postgres.js';
 export {
   BatonError,

@@ -2,7 +2,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { BatonError } from '../errors.js';
 import { runEnqueue, runMigrate, runServe, runStats, runWorker } from './commands.js';
-import { runDev } from './dev.js';
 
 const integer = (name: string) => (value: string) => {
   const parsed = Number(value);
@@ -26,7 +25,8 @@ program
   .option('--exit-when-done', 'exit once every demo job has finished, instead of running until Ctrl-C')
   .option('--port <port>', 'port of the API and console (a free one when taken)', integer('--port'), 8080)
   .option('--no-http', 'run the worker only, without the API and console')
-  .action(runDev);
+  // Loaded when run: dev brings the HTTP server and the embedded database, which worker does not need.
+  .action(async (options) => (await import('./dev.js')).runDev(options));
 
 program
   .command('migrate')
