@@ -11,6 +11,7 @@ import { cpus, hostname, totalmem } from 'node:os';
 import { createCluster } from './lib/cluster.js';
 import { passes, Run, type Scenario, type Size } from './lib/harness.js';
 import { formatRow, TABLE_HEADER } from './lib/report.js';
+import { buildWorkers } from './lib/workers.js';
 import { scenarios } from './scenarios/index.js';
 
 function parseArgs(argv: string[]): { quick: boolean; only?: string[]; soakMinutes: number } {
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
     if (unknown.length > 0) throw new Error(`unknown scenario(s): ${unknown.join(', ')}`);
   }
   ensureFaketime();
+  buildWorkers();
   const started = Date.now();
   const cluster = await createCluster();
   const rows: string[] = [];
