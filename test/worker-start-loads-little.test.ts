@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { cliCommand, startWorker } from './helpers/processes.js';
+import { startWorker } from './helpers/processes.js';
 
 const RECORDER = new URL('./fixtures/record-imports.mjs', import.meta.url).href;
 /** Packages a worker must not load, by the path of their files. */
@@ -51,9 +51,8 @@ test('control: the recorder sees them where they are loaded (serve, the embedded
   timeout: 60_000,
 }, async () => {
   const file = join(folder, 'control.txt');
-  const [command, args] = cliCommand([]);
   const script = `await import('./src/http/server.ts'); await import('./src/db/pglite.ts');`;
-  const child = spawn(command, [args[0]!, args[1]!, '--input-type=module', '-e', script], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     env: { ...process.env, NODE_OPTIONS: `--import ${RECORDER}`, RECORD_IMPORTS: file },
     stdio: 'inherit',
   });

@@ -23,7 +23,7 @@ export function buildWorkers(): void {
   rmSync(BUILD, { recursive: true, force: true });
   execFileSync(
     process.execPath,
-    [`${ROOT}node_modules/typescript/bin/tsc`, ...['-p', `${ROOT}faults/tsconfig.build.json`]],
+    [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}faults/tsconfig.build.json`],
     { cwd: ROOT, stdio: 'inherit' },
   );
 }

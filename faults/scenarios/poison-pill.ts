@@ -1,8 +1,8 @@
 /**
  * A poison pill: a handler that ends its whole process (process.abort()) at every attempt, amid
- * 100 ms jobs on 4 supervised workers. Twice: isolated in a child process (`isolation: 'process'`), where
- * each attempt ends only its child and no worker is lost, then unisolated, where each attempt costs
- * a worker (a supervisor starts a new one) and its other claimed jobs wait for their leases. Either
+ * 100 ms jobs on 4 supervised workers. Twice: isolated in a child process (`isolation: 'process'`),
+ * where each attempt ends only its child and no worker is lost, then unisolated, where each attempt
+ * costs a worker (a supervisor starts a new one) and its other claimed jobs wait for their leases. Either
  * way the pill is dead-lettered after exactly maxAttempts (3); the other kinds' slowdown is measured
  * against the batches without pills run just before and just after (at most 10%, asserted in the
  * full suite): batches alone bracket each batch with pills, so a drift of the machine's speed over
