@@ -9,11 +9,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { serverVersion } from './lib/db.js';
-import { benchMetrics } from './lib/metrics.js';
+import { benchMetrics, FLOOR_SYSTEM } from './lib/metrics.js';
 import type { Result } from './lib/proc.js';
 import { renderReport, type Samples, sampleKey } from './lib/report.js';
 import { runRetained } from './lib/retained.js';
-import { type Plan, runWorkload } from './lib/workloads.js';
+import { type Plan, runFloor, runWorkload } from './lib/workloads.js';
 import { loadSystem, SYSTEM_IDS } from './systems/index.js';
 import type { SystemAdapter } from './systems/types.js';
 
@@ -116,6 +116,22 @@ for (let rep = 1; rep <= reps; rep++) {
         process.stderr.write(`FAILED: ${(err as Error).message}\n`);
       }
     }
+    if (w === 'w4') await runFloorOnce(rep);
+  }
+}
+
+/** After each repetition's W4: PostgreSQL's own floor for it on this machine (lib/workloads.ts). */
+async function runFloorOnce(rep: number): Promise<void> {
+  process.stderr.write(`rep ${rep}/${reps} w4 floor (PostgreSQL alone) ... `);
+  const t0 = performance.now();
+  try {
+    const r = await runFloor(plan);
+    record('floor', FLOOR_SYSTEM, r);
+    process.stderr.write(`${JSON.stringify(r)} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+  } catch (err) {
+    record('floor', FLOOR_SYSTEM, null);
+    notes.push(`W4 floor, rep ${rep}, failed: ${(err as Error).message}`);
+    process.stderr.write(`FAILED: ${(err as Error).message}\n`);
   }
 }
 

@@ -2,6 +2,9 @@ import type { Metric } from './report.js';
 
 const n = (x: number) => x.toLocaleString('en-US');
 
+/** The column under which W4's floor (roles/floor.ts) is recorded: PostgreSQL alone, no queue library. */
+export const FLOOR_SYSTEM = 'postgres';
+
 /** Rows of the report, in order; `workload` is matched (ignoring case) with the --workloads name. */
 export function benchMetrics(p: { retained: number; memoryJobs: number }): Metric[] {
   const store = 'store CPU s / 10k jobs (PostgreSQL; redis-server for BullMQ)';
@@ -40,6 +43,7 @@ export function benchMetrics(p: { retained: number; memoryJobs: number }): Metri
     { workload: 'W3x4', label: store, key: 'storeCpuPer10k', digits: 2, better: 'lower' },
     { workload: 'W4', label: 'latency p50, ms', key: 'p50', digits: 1, better: 'lower' },
     { workload: 'W4', label: 'latency p99, ms', key: 'p99', digits: 1, better: 'lower' },
+    ...floorMetrics(),
     ...retainedMetrics(n(p.retained)),
     {
       workload: 'Memory',
@@ -105,5 +109,25 @@ function retainedMetrics(retained: string): Metric[] {
   add('W3 PostgreSQL CPU s / 10k jobs', 'storeCpu', 2, 'lower');
   add('W4 latency p50, ms', 'p50', 1, 'lower');
   add('W4 latency p99, ms', 'p99', 1, 'lower');
+  return rows;
+}
+
+/** W4's floor, shown in a table of its own (report.ts): p50 and p99 of each of its three measures. */
+function floorMetrics(): Metric[] {
+  const rows: Metric[] = [];
+  const add = (what: string, key: string) => {
+    for (const q of ['P50', 'P99']) {
+      rows.push({
+        workload: 'Floor',
+        label: `${what}, ${q.toLowerCase()} ms`,
+        key: `${key}${q}`,
+        digits: 2,
+        better: 'lower',
+      });
+    }
+  };
+  add('durable one-row insert + NOTIFY, until the listener has it', 'durable');
+  add('the same with synchronous_commit off (not durable)', 'async');
+  add('select 1 round trip', 'select');
   return rows;
 }

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { SystemAdapter } from '../systems/types.js';
+import { FLOOR_SYSTEM } from './metrics.js';
 import type { Plan } from './workloads.js';
 
 export interface Metric {
@@ -89,6 +90,21 @@ export function renderReport(r: ReportInput): string {
     const cells = r.systems.map((s) => cell(r.samples.get(sampleKey(m, s.id)), m.digits));
     if (cells.every((c) => c === '–')) continue;
     out.push(`| ${m.workload} | ${m.label} (${m.better} is better) | ${cells.join(' | ')} |`);
+  }
+  const floor = r.metrics
+    .filter((m) => m.workload === 'Floor')
+    .map((m) => [m.label, r.samples.get(sampleKey(m, FLOOR_SYSTEM))] as const)
+    .filter(([, values]) => values !== undefined);
+  if (floor.length > 0) {
+    out.push('', "## W4's floor: PostgreSQL alone at W4's pace", '');
+    out.push(
+      `One statement every ${fmt(1000 / r.plan.rate, 0)} ms on a fresh database, no queue library ` +
+        '(bench/roles/floor.ts). A queue whose enqueue is durable before its job may start cannot start a job ' +
+        'sooner than the first row after the enqueue is sent.',
+      '',
+    );
+    out.push('| measure | PostgreSQL |', '|---|---:|');
+    for (const [label, values] of floor) out.push(`| ${label} | ${cell(values, 2)} |`);
   }
   out.push('', '## Workloads', '');
   for (const [w, text] of Object.entries(DESCRIPTIONS)) {

@@ -2,9 +2,11 @@
  * The orchestrator's side of each workload: fresh store, untimed seeding, then the timed child
  * process(es). Each returns the numbers run.ts records (keys of the metrics in lib/metrics.ts).
  */
+
+import { latencyFloor } from '../roles/floor.js';
 import type { SystemAdapter } from '../systems/types.js';
 import { compiledChild } from './bundle.js';
-import { checkpoint, resetDatabase } from './db.js';
+import { checkpoint, dbUrl, resetDatabase } from './db.js';
 import { runFleet } from './fleet.js';
 import { type ChildArgs, type Result, runChild, startChild } from './proc.js';
 
@@ -132,4 +134,17 @@ export async function runLatency(
     note(`${tag}: worker saw only ${r.received} of ${expected} jobs in time`);
   }
   return r;
+}
+
+/**
+ * W4's floor (roles/floor.ts): PostgreSQL's own durable insert-and-notify at W4's pace, on a fresh
+ * database of its own, no queue library involved. Runs in the orchestrator (two plain connections);
+ * each of its three measures sends half as many statements as W4 enqueues jobs.
+ */
+export async function runFloor(plan: Plan): Promise<Result> {
+  const db = `bench_floor${DB_SUFFIX}`;
+  await resetDatabase(db);
+  await checkpoint();
+  const n = Math.ceil((plan.rate * plan.seconds) / 2);
+  return latencyFloor(dbUrl(db), plan.rate, n, performance.now() + plan.seconds * 3000 + 60_000);
 }
