@@ -26,6 +26,7 @@ import {
   type EnqueueOptions,
   type InsertRow,
   insertJobs,
+  insertJobsFast,
   MAX_JOBS_PER_CALL,
 } from './enqueue.js';
 import { EnqueueBatcher } from './group-commit.js';
@@ -149,7 +150,7 @@ export class Baton {
       buildJobRow(definition, payload, jobOptions, this.maxPayloadBytes, index),
     );
     if (options.actor !== undefined) return this.insertAudited(rows, options.actor, options.client);
-    return insertJobs(options.client ?? this.db, rows);
+    return options.client ? insertJobs(options.client, rows) : insertJobsFast(this.db, rows);
   }
 
   /** Inserts jobs of one kind and their `job.enqueue` audit entry, atomically. */

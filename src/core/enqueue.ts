@@ -1,7 +1,13 @@
 import { z } from 'zod';
-import { type Queryable, queryRows } from '../db/database.js';
+import { type Database, type Queryable, queryRows } from '../db/database.js';
 import { BatonError } from '../errors.js';
-import { jobFindByIdempotencyKeys, jobInsertMany, jobInsertManyUnkeyed } from '../sql/jobs-write.js';
+import {
+  jobCopyIn,
+  jobFindByIdempotencyKeys,
+  jobInsertMany,
+  jobInsertManyUnkeyed,
+  jobsDueNotify,
+} from '../sql/jobs-write.js';
 import { newJobId } from './job-id.js';
 import type { KindDefinition } from './kinds.js';
 
@@ -166,6 +172,44 @@ export async function insertJobs(db: Queryable, rows: InsertRow[]): Promise<Enqu
     if (!id) throw new Error(`job for kind ${row.kind} was neither inserted nor found; this is a bug`);
     return { id, created: false };
   });
+}
+
+/**
+ * Batches of at least this many jobs go through COPY where they can (`insertJobsFast`); a smaller
+ * one is one statement, as COPY takes a second round trip (measured on the 2-core VM, median of 8
+ * rounds of 30 batches: 100 jobs 1.99 ms by COPY against 1.85 by the statement, 200 jobs 3.04
+ * against 3.26).
+ */
+export const COPY_MIN_ROWS = 200;
+
+/**
+ * Inserts a batch of `enqueueMany` made on Baton's own connections (not a caller's transaction).
+ * On PostgreSQL a batch of COPY_MIN_ROWS or more whose jobs have no idempotency key (COPY has no ON
+ * CONFLICT) and are due at once (no runAt, no delayMs: run_at is the column's default, now()) is
+ * written with COPY and its NOTIFY in one transaction: 1,000 jobs in ~10.9 instead of ~14.4 ms
+ * (docs/performance.md), as PostgreSQL writes COPY's rows a page at a time instead of one WAL
+ * record per row. Anything else goes to `insertJobs`. The result is the same either way.
+ */
+export async function insertJobsFast(db: Database, rows: InsertRow[]): Promise<EnqueuedJob[]> {
+  if (!db.copyIn || rows.length < COPY_MIN_ROWS) return insertJobs(db, rows);
+  let data = '';
+  for (const row of rows) {
+    if (row.idempotency_key !== undefined || row.run_at !== undefined || row.delay_ms !== undefined) {
+      return insertJobs(db, rows);
+    }
+    data += `${row.id}\t${copyText(row.kind)}\t${copyText(row.payload)}\t${row.priority}\t${row.max_attempts}\t${copyText(row.trace_id)}\t${copyText(row.group_key)}\n`;
+  }
+  await db.copyIn(jobCopyIn, data, jobsDueNotify);
+  return rows.map((row) => ({ id: row.id, created: true }));
+}
+
+const COPY_SPECIAL = /[\\\n\r\t]/;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** One value in COPY's text format: backslash, newline, carriage return and tab escaped; none is `\N`. */
+function copyText(value: string | undefined): string {
+  if (value === undefined) return '\\N';
+  return COPY_SPECIAL.test(value) ? value.replace(/[\\\n\r\t]/g, (c) => COPY_ESCAPES[c]!) : value;
 }
 
 /**

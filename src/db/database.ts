@@ -37,6 +37,12 @@ export interface Database extends Queryable {
   readonly engine: 'postgres' | 'pglite';
   /** Runs `fn` in a transaction on one connection; commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+  /**
+   * Writes rows with `COPY ... FROM STDIN` (`copySql`; `data` in COPY's text format) and then runs
+   * `after` (one or more statements without parameters), in one transaction on one connection:
+   * all of it commits or none. PostgreSQL only: PGlite has no COPY from a client's stream.
+   */
+  copyIn?(copySql: string, data: string, after: string): Promise<void>;
   /** Listens on channels, re-establishing the connection when it is lost. */
   listen(channels: string[], handlers: ListenHandlers): Promise<Subscription>;
   close(): Promise<void>;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Database, ListenHandlers, Queryable, Subscription } from './database.js';
 
 export interface PostgresOptions {
@@ -38,43 +39,75 @@ export function openPostgres(options: PostgresOptions): Database {
       params === undefined
         ? pool.query(text)
         : pool.query({ name: nameOf(text), text, values: params as unknown[] }),
-    async transaction(fn) {
-      const client = await pool.connect();
-      let broken: Error | undefined;
-      // A checked-out client has no 'error' listener of the pool's: if the server goes away mid
-      // transaction (restart, crash, cut connection), its 'error' event would crash the process.
-      // The statement in flight fails anyway; keep the error so the client is discarded on release.
-      const onError = (error: Error) => {
-        broken ??= error;
-      };
-      client.on('error', onError);
-      try {
-        await client.query('begin');
-        const result = await fn(
-          Object.assign(client, {
-            execScript: async (sql: string) => {
-              await client.query(sql);
-            },
-          }),
-        );
-        await client.query('commit');
-        return result;
-      } catch (error) {
+    transaction: (fn) =>
+      onClient(pool, async (client, discard) => {
         try {
-          await client.query('rollback');
-        } catch (rollbackError) {
-          broken = rollbackError as Error;
+          await client.query('begin');
+          const result = await fn(
+            Object.assign(client, {
+              execScript: async (sql: string) => {
+                await client.query(sql);
+              },
+            }),
+          );
+          await client.query('commit');
+          return result;
+        } catch (error) {
+          try {
+            await client.query('rollback');
+          } catch (rollbackError) {
+            discard(rollbackError as Error);
+          }
+          throw error;
         }
-        throw error;
-      } finally {
-        client.off('error', onError);
-        client.release(broken);
-      }
-    },
+      }),
+    copyIn: (copySql, data, after) =>
+      onClient(pool, async (client, discard) => {
+        try {
+          // Two round trips: `begin` goes with the COPY, `commit` with what follows it.
+          await new Promise<void>((resolve, reject) => {
+            const stream = client.query(copyFrom(`begin; ${copySql}`));
+            stream.on('finish', resolve);
+            stream.on('error', reject);
+            stream.end(data);
+          });
+          await client.query(`${after}; commit`);
+        } catch (error) {
+          // Whatever failed (a row PostgreSQL refused mid-COPY, a lost connection), the connection
+          // is closed rather than rolled back in place: the server aborts the transaction when it
+          // goes, and no client goes back to the pool in the middle of a COPY.
+          discard(error as Error);
+          throw error;
+        }
+      }),
     listen: (channels, handlers) =>
       listenWithReconnect(options.connectionString, channels, handlers, options.listenHealthCheckMs ?? 5000),
     close: () => pool.end(),
   };
+}
+
+/**
+ * Runs `fn` on a client checked out of the pool and returns it afterwards, or closes it if it broke
+ * or `fn` called `discard`. A checked-out client has no 'error' listener of the pool's: if the
+ * server went away meanwhile (restart, crash, cut connection), its 'error' event would crash the
+ * process. The statement in flight fails anyway; the error is kept so the client is discarded.
+ */
+async function onClient<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient, discard: (error: Error) => void) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const discard = (error: Error) => {
+    broken ??= error;
+  };
+  client.on('error', discard);
+  try {
+    return await fn(client, discard);
+  } finally {
+    client.off('error', discard);
+    client.release(broken);
+  }
 }
 
 /**

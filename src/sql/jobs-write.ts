@@ -56,6 +56,17 @@ select pg_notify('baton_jobs',
 from inserted
 having count(*) > 0`;
 
+/**
+ * A batch written by COPY (`insertJobsFast`): the columns it gives, in this order; the rest take
+ * their defaults (state pending, run_at now(), created_at now()). No column default it leaves to
+ * PostgreSQL is volatile, so COPY writes the rows in multi-row batches, page by page.
+ */
+export const jobCopyIn =
+  'copy baton.jobs (id, kind, payload, priority, max_attempts, trace_id, group_key) from stdin';
+
+/** The NOTIFY of a COPY batch, in its transaction: every job of such a batch is due at once. */
+export const jobsDueNotify = "select pg_notify('baton_jobs', '0')";
+
 export const jobFindByIdempotencyKeys = `
 select id, kind, idempotency_key
 from baton.jobs
