@@ -136,7 +136,7 @@ export class Run {
     return this.seq;
   }
 
-  /** Enqueues many in one statement. */
+  /** Enqueues many in one call (one statement, or one COPY for a large plain batch on PostgreSQL). */
   async enqueueMany(
     kind: AnyKind,
     payloads: object[],
