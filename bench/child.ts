@@ -5,6 +5,7 @@
  * (W3x4), "@@PROGRESS <n>" lines from a W3x4 worker, then one "@@RESULT <json>" line.
  */
 import { checkpoint, dbUrl } from './lib/db.js';
+import { quantile } from './lib/quantile.js';
 import { drain, drainMember, memoryDrain } from './roles/drain.js';
 import { loadSystem } from './systems/index.js';
 import type { Payload } from './systems/types.js';
@@ -132,8 +133,12 @@ async function latencyWorker(): Promise<void> {
   process.stdin.destroy();
   await worker.stop();
   lat.sort((a, b) => a - b);
-  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? Number.NaN;
-  result({ received: lat.length, p50: q(0.5), p99: q(0.99), max: lat[lat.length - 1] ?? Number.NaN });
+  result({
+    received: lat.length,
+    p50: quantile(lat, 0.5),
+    p99: quantile(lat, 0.99),
+    max: lat[lat.length - 1] ?? Number.NaN,
+  });
 }
 
 async function steadyEnqueue(rate: number): Promise<void> {

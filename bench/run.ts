@@ -98,40 +98,55 @@ for (let rep = 1; rep <= reps; rep++) {
   for (const w of workloads) {
     for (const sys of systems) {
       if (w === 'retained' && !sys.seedHistory) continue;
-      process.stderr.write(`rep ${rep}/${reps} ${w} ${sys.label} ... `);
-      const t0 = performance.now();
       const note = (text: string) => notes.push(`${sys.label}, rep ${rep}, ${text}`);
-      try {
-        const r =
-          w === 'retained' ? await runRetained(sys, plan, rep, note) : await runWorkload(w, sys, plan, note);
-        record(w, sys.id, r);
-        const n = w === 'memory' ? plan.memoryJobs : plan.jobs;
-        if (['w3', 'w3x4', 'memory'].includes(w) && typeof r.handled === 'number' && r.handled > n) {
-          note(`${w.toUpperCase()}: handlers ran ${r.handled} times for ${n} jobs`);
-        }
-        process.stderr.write(`${JSON.stringify(r)} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
-      } catch (err) {
-        record(w, sys.id, null);
-        note(`${w.toUpperCase()} failed: ${(err as Error).message}`);
-        process.stderr.write(`FAILED: ${(err as Error).message}\n`);
+      const r = await measure(
+        `rep ${rep}/${reps} ${w} ${sys.label}`,
+        w,
+        sys.id,
+        (message) => note(`${w.toUpperCase()} failed: ${message}`),
+        () => (w === 'retained' ? runRetained(sys, plan, rep, note) : runWorkload(w, sys, plan, note)),
+      );
+      const n = w === 'memory' ? plan.memoryJobs : plan.jobs;
+      if (['w3', 'w3x4', 'memory'].includes(w) && typeof r?.handled === 'number' && r.handled > n) {
+        note(`${w.toUpperCase()}: handlers ran ${r.handled} times for ${n} jobs`);
       }
     }
-    if (w === 'w4') await runFloorOnce(rep);
+    // After each repetition's W4: PostgreSQL's own floor for it on this machine (lib/workloads.ts).
+    if (w === 'w4') {
+      await measure(
+        `rep ${rep}/${reps} w4 floor (PostgreSQL alone)`,
+        'floor',
+        FLOOR_SYSTEM,
+        (message) => notes.push(`W4 floor, rep ${rep}, failed: ${message}`),
+        () => runFloor(plan),
+      );
+    }
   }
 }
 
-/** After each repetition's W4: PostgreSQL's own floor for it on this machine (lib/workloads.ts). */
-async function runFloorOnce(rep: number): Promise<void> {
-  process.stderr.write(`rep ${rep}/${reps} w4 floor (PostgreSQL alone) ... `);
+/**
+ * Runs one measurement and records its result under (workload, system), printing its raw result
+ * or FAILED to stderr; a failure is recorded as a failed sample and reported through `failed`.
+ */
+async function measure(
+  label: string,
+  workload: string,
+  system: string,
+  failed: (message: string) => void,
+  run: () => Promise<Result>,
+): Promise<Result | null> {
+  process.stderr.write(`${label} ... `);
   const t0 = performance.now();
   try {
-    const r = await runFloor(plan);
-    record('floor', FLOOR_SYSTEM, r);
+    const r = await run();
+    record(workload, system, r);
     process.stderr.write(`${JSON.stringify(r)} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+    return r;
   } catch (err) {
-    record('floor', FLOOR_SYSTEM, null);
-    notes.push(`W4 floor, rep ${rep}, failed: ${(err as Error).message}`);
+    record(workload, system, null);
+    failed((err as Error).message);
     process.stderr.write(`FAILED: ${(err as Error).message}\n`);
+    return null;
   }
 }
 

@@ -14,6 +14,7 @@
  * Each sends one statement every 1000 / rate ms (one in flight), n times, and reports p50 and p99.
  */
 import pg from 'pg';
+import { quantile } from '../lib/quantile.js';
 
 export interface FloorResult extends Record<string, number> {
   durableP50: number;
@@ -25,10 +26,6 @@ export interface FloorResult extends Record<string, number> {
 }
 
 const CHANNEL = 'bench_floor';
-
-function quantile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
-}
 
 export async function latencyFloor(
   url: string,

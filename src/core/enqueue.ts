@@ -203,13 +203,12 @@ export async function insertJobsFast(db: Database, rows: InsertRow[]): Promise<E
   return rows.map((row) => ({ id: row.id, created: true }));
 }
 
-const COPY_SPECIAL = /[\\\n\r\t]/;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /** One value in COPY's text format: backslash, newline, carriage return and tab escaped; none is `\N`. */
 function copyText(value: string | undefined): string {
   if (value === undefined) return '\\N';
-  return COPY_SPECIAL.test(value) ? value.replace(/[\\\n\r\t]/g, (c) => COPY_ESCAPES[c]!) : value;
+  return value.replace(/[\\\n\r\t]/g, (c) => COPY_ESCAPES[c]!);
 }
 
 /**
