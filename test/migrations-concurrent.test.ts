@@ -27,6 +27,7 @@ const TABLES = [
   'kind_starts',
   'kinds',
   'migrations',
+  'worker_offers',
   'workers',
 ];
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type Database, type Queryable, queryRows } from '../db/database.js';
 import { BatonError } from '../errors.js';
+import { jobInsertHandingOff } from '../sql/handoff.js';
 import {
   jobCopyIn,
   jobFindByIdempotencyKeys,
@@ -172,6 +173,21 @@ export async function insertJobs(db: Queryable, rows: InsertRow[]): Promise<Enqu
     if (!id) throw new Error(`job for kind ${row.kind} was neither inserted nor found; this is a bug`);
     return { id, created: false };
   });
+}
+
+/**
+ * Inserts a batch of single enqueues made on Baton's own connections (group commit): on
+ * PostgreSQL, a batch without idempotency keys goes in one statement that hands its due jobs to a
+ * worker waiting with free slots (sql/handoff.ts), created running and leased to it; the rest are
+ * pending as with `insertJobs`. Not in a caller's transaction: its commit could come long after the
+ * lease began, and the offer it took would stay locked until then.
+ */
+export async function insertJobsHandingOff(db: Database, rows: InsertRow[]): Promise<EnqueuedJob[]> {
+  if (db.engine !== 'postgres' || rows.some((row) => row.idempotency_key !== undefined)) {
+    return insertJobs(db, rows);
+  }
+  await db.query(jobInsertHandingOff, [rowsJson(rows)]);
+  return rows.map((row) => ({ id: row.id, created: true }));
 }
 
 /**

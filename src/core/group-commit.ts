@@ -1,5 +1,5 @@
-import type { Queryable } from '../db/database.js';
-import { type EnqueuedJob, type InsertRow, insertJobs } from './enqueue.js';
+import type { Database } from '../db/database.js';
+import { type EnqueuedJob, type InsertRow, insertJobsHandingOff } from './enqueue.js';
 
 interface Waiting {
   row: InsertRow;
@@ -12,7 +12,8 @@ interface Waiting {
  * statements are in flight are written together in the next one (one statement, one commit, one
  * NOTIFY). Each caller is answered only when the statement holding its job has committed, so no
  * enqueue is acknowledged before it is durable. An idle enqueue goes out at once: no timer, no
- * added latency.
+ * added latency. The statement hands due jobs to a waiting worker where one offers slots
+ * (`insertJobsHandingOff`).
  */
 export class EnqueueBatcher {
   private waiting: Waiting[] = [];
@@ -28,7 +29,7 @@ export class EnqueueBatcher {
   private settling = false;
 
   constructor(
-    private readonly db: Queryable,
+    private readonly db: Database,
     /** Statements in flight at once; the next batch gathers while they commit. */
     private readonly maxInFlight = 2,
     private readonly maxBatch = 1000,
@@ -68,7 +69,7 @@ export class EnqueueBatcher {
 
   private async write(batch: Waiting[]): Promise<void> {
     try {
-      const jobs = await insertJobs(
+      const jobs = await insertJobsHandingOff(
         this.db,
         batch.map((entry) => entry.row),
       );

@@ -21,7 +21,8 @@ export interface ListenHandlers {
   onNotification(channel: string, payload: string): void;
   /** The listening connection was lost; notifications may be missed until `onConnected` fires again. */
   onLost(error: Error): void;
-  onConnected(): void;
+  /** Listening (again); `backendPid` is the listening connection's server process (PostgreSQL only). */
+  onConnected(info: { backendPid?: number }): void;
   /** LISTEN connects but does not deliver (a transaction-pooling proxy): listening has stopped for good. */
   onUnavailable?(reason: string): void;
 }

@@ -80,7 +80,7 @@ export async function openPglite(dataDir?: string): Promise<Database> {
       const unsubscribers = await Promise.all(
         channels.map((channel) => pg.listen(channel, (payload) => handlers.onNotification(channel, payload))),
       );
-      handlers.onConnected();
+      handlers.onConnected({});
       return {
         async close() {
           await Promise.all(unsubscribers.map((unsubscribe) => unsubscribe()));

@@ -188,7 +188,9 @@ async function listenWithReconnect(
     }
     retryDelayMs = 100;
     lost = false;
-    handlers.onConnected();
+    handlers.onConnected({
+      backendPid: (next as unknown as { processID: number | null }).processID ?? undefined,
+    });
     healthTimer = setInterval(() => probe(next), healthCheckMs);
     healthTimer.unref();
   };

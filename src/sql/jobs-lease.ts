@@ -10,7 +10,7 @@
  * milliseconds (float8, a plain number) and the lease expiry and worker, known to the worker, not
  * at all.
  */
-const claimedColumns = `j.id, j.kind, j.payload, j.priority,
+export const claimedColumns = `j.id, j.kind, j.payload, j.priority,
   (extract(epoch from j.run_at) * 1000)::float8 as run_at, j.attempts, j.max_attempts,
   j.lease_token, j.trace_id, j.idempotency_key, j.group_key,
   (extract(epoch from j.created_at) * 1000)::float8 as created_at`;

@@ -8,10 +8,21 @@ on conflict (id) do update
 set host = excluded.host, pid = excluded.pid, kinds = excluded.kinds, concurrency = excluded.concurrency,
     started_at = now(), last_heartbeat_at = now(), expires_at = excluded.expires_at`;
 
-export const workerDeregister = `delete from baton.workers where id = $1`;
+/** Removes the registry row and any hand-off slots the worker still offers. */
+export const workerDeregister = `
+with offers as (delete from baton.worker_offers where worker_id = $1)
+delete from baton.workers where id = $1`;
 
-/** Forgets workers that stopped heartbeating long ago (their jobs are recovered by lease expiry, not here). */
-export const workerForgetGone = `delete from baton.workers where expires_at < now() - interval '1 hour'`;
+/**
+ * Forgets workers that stopped heartbeating long ago (their jobs are recovered by lease expiry, not
+ * here), and hand-off slots of workers no longer registered (a stop whose offer landed late).
+ */
+export const workerForgetGone = `
+with gone as (
+  delete from baton.workers where expires_at < now() - interval '1 hour'
+)
+delete from baton.worker_offers o
+where not exists (select 1 from baton.workers w where w.id = o.worker_id)`;
 
 export const workerListLive = `
 select id, host, pid, kinds, concurrency, running, started_at, last_heartbeat_at

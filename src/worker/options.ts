@@ -20,6 +20,13 @@ export interface WorkerSettings {
    * A number fixes it; 0 disables.
    */
   prefetch: number | 'auto';
+  /**
+   * `BATON_HANDOFF`: while this worker has free slots and nothing to claim, offer them so that a
+   * single enqueue hands its job straight to it, already leased (one commit between enqueue and
+   * start instead of two). PostgreSQL only; kinds with fleet-wide limits are always claimed.
+   * Default true; `false` makes every job wait for a claim.
+   */
+  handoff: boolean;
   /** `BATON_POLL_INTERVAL_MS`: claim even without a notification this often. Default 1000. */
   pollIntervalMs: number;
   /** `BATON_LEASE_MS`: how long a claim holds a job without a heartbeat. Default 600000 (10 min). */
@@ -86,6 +93,7 @@ const settingsSchema = z.object({
   id: z.string().min(1).max(200),
   concurrency: int(1, 10_000),
   prefetch: z.union([z.literal('auto'), int(0, 100_000)]),
+  handoff: z.union([z.boolean(), z.enum(['true', 'false']).transform((text) => text === 'true')]),
   pollIntervalMs: int(10),
   leaseMs: int(1000),
   heartbeatMs: int(100).optional(),
@@ -113,6 +121,7 @@ export const WORKER_ENV: Record<string, keyof WorkerSettings> = {
   BATON_WORKER_ID: 'id',
   BATON_CONCURRENCY: 'concurrency',
   BATON_PREFETCH: 'prefetch',
+  BATON_HANDOFF: 'handoff',
   BATON_POLL_INTERVAL_MS: 'pollIntervalMs',
   BATON_LEASE_MS: 'leaseMs',
   BATON_HEARTBEAT_MS: 'heartbeatMs',
@@ -137,6 +146,7 @@ function defaults(): Omit<WorkerSettings, 'heartbeatMs'> {
     id: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
     concurrency: 10,
     prefetch: 'auto',
+    handoff: true,
     pollIntervalMs: 1000,
     leaseMs: 600_000,
     recoveryIntervalMs: 5000,

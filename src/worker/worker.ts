@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Baton } from '../core/baton.js';
@@ -7,6 +8,7 @@ import { jobFromRow } from '../core/rows.js';
 import type { Database, Subscription } from '../db/database.js';
 import { latestMigrationVersion, schemaVersion } from '../db/migrate.js';
 import { BatonError } from '../errors.js';
+import { handedJobs, handedToWorker, offerSlots, offerWithdraw } from '../sql/handoff.js';
 import {
   jobClaim,
   jobClaimLimited,
@@ -31,6 +33,12 @@ import { resolveWorkerSettings, type WorkerSettings } from './options.js';
 /** The most work, in handler run time, that prefetched jobs may represent while they wait. */
 const PREFETCH_WAIT_MS = 50;
 const PREFETCH_AUTO_MAX = 1024;
+/**
+ * How long a handed job's id is remembered once heard of (by notification or by the poll's check):
+ * long past any notification still on its way, as a lost LISTEN connection is dropped within two
+ * health checks (10 s by default) and nothing arrives from it after that.
+ */
+const HANDED_MEMORY_MS = 60_000;
 /** How long shutdown waits for handlers it aborted to settle before it goes on. */
 const ABORTED_HANDLER_GRACE_MS = 1000;
 
@@ -104,6 +112,25 @@ export class Worker {
   /** Moving average of handler run time (ms), starting pessimistic so a first claim never hoards long jobs. */
   private averageRunMs = 1000;
   private counts = { claimed: 0, completed: 0, failed: 0, leaseLost: 0 };
+  /** The channel enqueues notify when they hand this worker a job (see `offerFreeSlots`). */
+  private readonly handoffChannel = `baton_handoff_${randomUUID().replaceAll('-', '')}`;
+  /** The backend of the LISTEN connection while it listens: an offer names it, and lapses with it. */
+  private listenerPid?: number;
+  /** Slots on offer or handed to this worker and not yet heard of: they hold no job here yet, but are not free. */
+  private offered = 0;
+  /** An offer row may exist (withdrawn before any claim). */
+  private offerOut = false;
+  /** The next offer replaces the row's count instead of adding to it (after a reconnect or a lost answer). */
+  private replaceOffer = true;
+  /** A moment on this worker's clock (performance.now()) and the database's time read no earlier (epoch ms). */
+  private databaseClock?: { localMs: number; databaseMs: number };
+  /** Ids of jobs handed to this worker that it heard of, and when: none is taken on twice. */
+  private readonly handedSeen = new Map<string, number>();
+  /** This worker has offered slots since it started (so the poll looks for hand-offs it missed). */
+  private offeredEver = false;
+  private lookingForUnheard = false;
+  /** Fetches of handed jobs in flight; shutdown waits for them. */
+  private readonly handoffFetches = new Set<Promise<void>>();
 
   constructor(
     private readonly baton: Baton,
@@ -181,7 +208,10 @@ export class Worker {
       await this.baton.db.query(workerDeregister, [this.id]).catch(() => {});
       throw error;
     }
-    this.every(this.settings.pollIntervalMs, () => this.wake());
+    this.every(this.settings.pollIntervalMs, () => {
+      this.wake();
+      void this.findUnheardHandoffs();
+    });
     this.every(this.settings.heartbeatMs, () => this.heartbeat());
     this.every(this.settings.recoveryIntervalMs, () => this.recover());
     this.every(this.settings.retentionIntervalMs, () => this.pruneFinished());
@@ -224,16 +254,19 @@ export class Worker {
         { event: 'kind.limits_changed', kind: row.kind },
         'this worker changed the fleet-wide limits of a kind',
       );
-    this.subscription = await db.listen(['baton_jobs', 'baton_cancel'], {
+    this.subscription = await db.listen(['baton_jobs', 'baton_cancel', this.handoffChannel], {
       onNotification: (channel, payload) => this.onNotification(channel, payload),
-      onConnected: () => {
+      onConnected: ({ backendPid }) => {
         if (this.listening) return;
+        this.listenerPid = backendPid;
+        this.replaceOffer = true;
         this.listening = true;
         this.log.info({ event: 'listener.connected' }, 'listening for new jobs');
         this.wake(); // jobs enqueued while we were not listening
       },
       onUnavailable: (reason) => {
         this.listening = false;
+        this.listenerLost();
         this.log.warn(
           { event: 'listener.unavailable', reason, pollIntervalMs: this.settings.pollIntervalMs },
           'LISTEN does not deliver notifications here; polling only',
@@ -241,6 +274,7 @@ export class Worker {
       },
       onLost: (error) => {
         this.listening = false;
+        this.listenerLost();
         this.log.warn(
           { event: 'listener.lost', err: error.message },
           'LISTEN connection lost; polling until it is back',
@@ -293,6 +327,7 @@ export class Worker {
       this.claimLoopDone,
       new Promise((resolve) => setTimeout(resolve, this.settings.shutdownTimeoutMs).unref()),
     ]);
+    await this.endHandoffs();
     // Jobs that never started go straight back, without spending an attempt.
     await this.handBack(this.buffer.splice(0));
     if (this.running.size > 0 || this.finishing.size > 0) {
@@ -349,6 +384,10 @@ export class Worker {
   }
 
   private onNotification(channel: string, payload: string): void {
+    if (channel === this.handoffChannel) {
+      this.onHandoff(payload);
+      return;
+    }
     if (channel === 'baton_cancel') {
       const buffered = this.buffer.find((execution) => execution.job.id === payload);
       if (buffered && this.dropBuffered(buffered)) {
@@ -409,23 +448,12 @@ export class Worker {
   private async claimLoop(): Promise<void> {
     this.claiming = true;
     try {
-      do {
-        this.claimAgain = false;
-        const held = this.running.size + this.buffer.length;
-        const free = Math.max(0, this.settings.concurrency - held);
-        const prefetch = this.prefetchNow();
-        const chunk = Math.max(this.settings.concurrency, Math.floor(prefetch / 2));
-        const room = Math.min(chunk, this.settings.concurrency + prefetch - held);
-        // With free slots, claim at once; otherwise only once a whole chunk fits, so that claims stay
-        // large rather than a stream of tiny ones (measured on a 50,000 no-op drain: claims
-        // alternated 524 and 20 jobs, and the tiny ones delayed the large).
-        const worthClaiming = free > 0 || room >= chunk;
-        if (room <= 0 || !worthClaiming || !this.mayHaveMore || this.state !== 'running') break;
-        const wakeupsBefore = this.wakeups;
-        const claimed = await this.claim(room, free);
-        if (claimed < room && this.wakeups === wakeupsBefore) this.mayHaveMore = false;
-        else this.claimAgain = true;
-      } while (this.claimAgain);
+      for (;;) {
+        await this.claimWhileWorthIt();
+        // Nothing (more) to claim: offer the free slots to enqueues; a wake-up meanwhile claims again.
+        await this.offerFreeSlots();
+        if (!this.claimAgain) break;
+      }
     } catch (error) {
       this.log.warn(
         { event: 'claim.failed', err: (error as Error).message },
@@ -434,6 +462,232 @@ export class Worker {
     } finally {
       this.claiming = false;
     }
+  }
+
+  private async claimWhileWorthIt(): Promise<void> {
+    do {
+      this.claimAgain = false;
+      // Slots on offer are not free: take back what no enqueue has taken before claiming.
+      if (this.offerOut && this.mayHaveMore && this.state === 'running') await this.withdrawOffer();
+      const held = this.running.size + this.buffer.length + this.offered;
+      const free = Math.max(0, this.settings.concurrency - held);
+      const prefetch = this.prefetchNow();
+      const chunk = Math.max(this.settings.concurrency, Math.floor(prefetch / 2));
+      const room = Math.min(chunk, this.settings.concurrency + prefetch - held);
+      // With free slots, claim at once; otherwise only once a whole chunk fits, so that claims stay
+      // large rather than a stream of tiny ones (measured on a 50,000 no-op drain: claims
+      // alternated 524 and 20 jobs, and the tiny ones delayed the large).
+      const worthClaiming = free > 0 || room >= chunk;
+      if (room <= 0 || !worthClaiming || !this.mayHaveMore || this.state !== 'running') break;
+      const wakeupsBefore = this.wakeups;
+      const claimed = await this.claim(room, free);
+      if (claimed < room && this.wakeups === wakeupsBefore) this.mayHaveMore = false;
+      else this.claimAgain = true;
+    } while (this.claimAgain);
+  }
+
+  /**
+   * Offers this worker's free slots for direct hand-off (setting `handoff`, sql/handoff.ts) once
+   * a claim came back short and no wake-up has come since: the next single enqueues of its
+   * unlimited kinds create their jobs already leased to it and notify it on its own channel. The
+   * slots count as held from the moment they are offered (a hand-off may be notified before this
+   * statement answers) until they are withdrawn or their jobs are heard of.
+   */
+  private async offerFreeSlots(): Promise<void> {
+    const pid = this.listenerPid;
+    if (!this.settings.handoff || this.baton.db.engine !== 'postgres' || this.unlimitedKinds.length === 0)
+      return;
+    if (this.mayHaveMore || this.state !== 'running' || !this.listening || pid === undefined) return;
+    const unheld = this.settings.concurrency - this.running.size - this.buffer.length;
+    const free = unheld - this.offered;
+    // Top up once half the free slots are off offer, rather than one statement per finished job.
+    if (free <= 0 || this.offered * 2 >= unheld) return;
+    const replace = this.replaceOffer;
+    this.offered += free;
+    this.offerOut = true;
+    this.offeredEver = true;
+    const sentAt = performance.now();
+    try {
+      const { rows } = await this.baton.db.query(offerSlots, [
+        this.id,
+        this.handoffChannel,
+        pid,
+        this.unlimitedKinds,
+        free,
+        this.settings.leaseMs,
+        replace,
+      ]);
+      this.databaseClock = { localMs: sentAt, databaseMs: Number(rows[0].db_now_ms) };
+      if (replace && this.listenerPid === pid) this.replaceOffer = false;
+    } catch (error) {
+      // Perhaps written, perhaps not: the next offer replaces the row's count.
+      this.offered = Math.max(0, this.offered - free);
+      this.replaceOffer = true;
+      throw error;
+    }
+  }
+
+  /** Takes back the slots still on offer (none of them was taken, so they are free again). */
+  private async withdrawOffer(): Promise<void> {
+    const { rows } = await this.baton.db.query(offerWithdraw, [this.id]);
+    this.offerOut = false;
+    this.offered = Math.max(0, this.offered - (rows[0]?.free ?? 0));
+    this.handoffsMaybeSettled();
+  }
+
+  /**
+   * Notifications on the lost connection are not heard, so nothing offered is coming any more (a
+   * job handed to it meanwhile stays leased to this worker until its lease expires and recovery
+   * requeues it). The offer is withdrawn by the next claim, which this wake-up starts; its backend
+   * is gone, so no enqueue takes it meanwhile.
+   */
+  private listenerLost(): void {
+    this.listenerPid = undefined;
+    this.offered = 0;
+    this.replaceOffer = true;
+    if (this.state === 'running') this.offerOut = true;
+    this.handoffsMaybeSettled();
+    this.wake();
+  }
+
+  /**
+   * An enqueue handed this worker jobs: the notification carries them whole (with the lease's start
+   * on database time), or only their ids when they were too long for it, and then they are read.
+   * Either way they run like claimed ones.
+   */
+  private onHandoff(payload: string): void {
+    if (payload.startsWith('{') && this.databaseClock) {
+      const { at, jobs: all } = JSON.parse(payload) as { at: number; jobs: Record<string, unknown>[] };
+      const jobs = all.filter((job) => this.firstHeard(job.id as string));
+      // The lease started at `at` on database time. The clock pair was taken with the offer: the
+      // database read its time after this worker sent the statement, so `at` maps to no later than
+      // this on the worker's clock (the lease is counted from no later than it began).
+      const { localMs, databaseMs } = this.databaseClock;
+      const leaseStartedAt = Math.min(performance.now(), localMs + (at - databaseMs));
+      for (const row of jobs) this.enqueueLocally(row, leaseStartedAt, 'handoff');
+      this.afterHandoff(jobs.length);
+      return;
+    }
+    const all = payload.startsWith('{')
+      ? (JSON.parse(payload) as { jobs: { id: string }[] }).jobs.map((job) => job.id)
+      : payload.split(',');
+    this.readHanded(all.filter((id) => this.firstHeard(id)));
+  }
+
+  /**
+   * Whether a handed job is heard of for the first time (and remembers it); the first time, the
+   * slot it took is no longer on offer.
+   */
+  private firstHeard(id: string): boolean {
+    if (this.handedSeen.has(id)) return false;
+    this.handedSeen.set(id, performance.now());
+    this.offered = Math.max(0, this.offered - 1);
+    return true;
+  }
+
+  /**
+   * The poll's check for jobs handed to this worker that it never heard of: a LISTEN connection
+   * that stops delivering while its backend lives on (a half-open connection, until the health
+   * probe notices) keeps its offer takeable. Such jobs are taken on here, as soon as the next poll,
+   * instead of waiting for their leases to expire.
+   */
+  private async findUnheardHandoffs(): Promise<void> {
+    if (!this.offeredEver || this.lookingForUnheard || this.state !== 'running') return;
+    this.lookingForUnheard = true;
+    try {
+      const forgetBefore = performance.now() - HANDED_MEMORY_MS;
+      for (const [id, heardAt] of this.handedSeen) {
+        if (heardAt >= forgetBefore) break; // in insertion order: the rest are newer
+        this.handedSeen.delete(id);
+      }
+      const { rows } = await this.baton.db.query(handedToWorker, [this.id]);
+      const known = new Set(this.buffer.map((execution) => execution.job.id));
+      const unheard = rows
+        .map((row: { id: string }) => row.id)
+        .filter((id: string) => !known.has(id) && !this.running.has(id) && !this.finishing.has(id))
+        .filter((id: string) => this.firstHeard(id));
+      if (unheard.length === 0) return;
+      this.log.warn(
+        { event: 'handoff.unheard', jobIds: unheard },
+        'jobs were handed to this worker without a notification reaching it; taking them on now',
+      );
+      this.readHanded(unheard);
+    } catch (error) {
+      this.log.warn(
+        { event: 'handoff.check_failed', err: (error as Error).message },
+        'could not look for jobs handed to this worker; retrying at the next poll',
+      );
+    } finally {
+      this.lookingForUnheard = false;
+    }
+  }
+
+  /** Reads handed jobs named by id and runs them. */
+  private readHanded(ids: string[]): void {
+    if (ids.length === 0) return;
+    const sentAt = performance.now();
+    const fetch: Promise<void> = this.baton.db
+      .query(handedJobs, [ids, this.id])
+      .then(
+        ({ rows }) => this.receiveHanded(rows, sentAt),
+        (error) => {
+          this.log.warn(
+            { event: 'handoff.read_failed', err: (error as Error).message, jobIds: ids },
+            'could not read jobs handed to this worker; their leases will expire and recovery will requeue them',
+          );
+        },
+      )
+      .finally(() => {
+        this.handoffFetches.delete(fetch);
+        this.handoffsMaybeSettled();
+      });
+    this.handoffFetches.add(fetch);
+  }
+
+  private receiveHanded(rows: Record<string, unknown>[], sentAt: number): void {
+    for (const row of rows) {
+      // The lease started at the hand-off, before this read by what it is short of a whole lease.
+      const shortMs = Math.max(0, this.settings.leaseMs - Number(row.lease_left_ms));
+      this.enqueueLocally(row, sentAt - shortMs, 'handoff');
+    }
+    this.afterHandoff(rows.length);
+  }
+
+  /** Starts the jobs just handed over (the last `count` buffered), or hands them back when stopping. */
+  private afterHandoff(count: number): void {
+    if (count === 0) return;
+    if (this.state === 'running') this.startBuffered();
+    else void this.handBack(this.buffer.splice(this.buffer.length - count, count));
+  }
+
+  private handoffsSettled?: () => void;
+
+  private handoffsMaybeSettled(): void {
+    if (this.offered === 0 && this.handoffFetches.size === 0) this.handoffsSettled?.();
+  }
+
+  /**
+   * On stop: withdraws the offer, then gives jobs already handed (notified or being read) up to a
+   * second to arrive; they are handed back with the buffer, as nothing starts while stopping.
+   */
+  private async endHandoffs(): Promise<void> {
+    if (this.offerOut) {
+      await this.withdrawOffer().catch((error) => {
+        this.log.warn(
+          { event: 'handoff.withdraw_failed', err: (error as Error).message },
+          'could not withdraw the hand-off offer; it lapses with the listener connection',
+        );
+      });
+    }
+    if (this.offered === 0 && this.handoffFetches.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      this.handoffsSettled = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.handoffsSettled = undefined;
   }
 
   /**
@@ -506,13 +760,18 @@ export class Worker {
     this.startBuffered();
   }
 
-  private enqueueLocally(row: Record<string, unknown>, claimSentAt: number): void {
+  private enqueueLocally(
+    row: Record<string, unknown>,
+    claimSentAt: number,
+    via: 'claim' | 'handoff' = 'claim',
+  ): Execution {
     const job = jobFromRow(row);
     job.workerId = this.id;
     const execution = startExecution(job, this.kinds.get(job.kind)!, this.log, claimSentAt);
     this.buffer.push(execution);
     this.counts.claimed++;
-    execution.log.info({ event: 'job.claimed', workerId: this.id }, 'job claimed');
+    execution.log.info({ event: 'job.claimed', workerId: this.id, via }, 'job claimed');
+    return execution;
   }
 
   /**
