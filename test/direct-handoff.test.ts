@@ -30,10 +30,10 @@ async function start(env: Record<string, string>): Promise<{ worker: WorkerProce
   return { worker, id: started.workerId };
 }
 
-/** The worker's slots on offer (one row each) and the LISTEN backend they name. */
+/** How many of the worker's slots are on offer, and the LISTEN backend they name. */
 async function offerOf(workerId: string): Promise<{ free: number; listener_pid: number | null }> {
   const [row] = await database.rows(
-    'select count(*)::int as free, min(listener_pid) as listener_pid from baton.worker_offers where worker_id = $1',
+    'select count(*)::int as free, min(listener_pid) as listener_pid from baton.worker_offers where worker_id = $1 and offered',
     [workerId],
   );
   return row;

@@ -92,9 +92,12 @@ test('jobs a claim brought back more than a lease after it was sent are renewed 
   timeout: 60_000,
 }, async () => {
   const leaseMs = 2000;
+  // Claims only: a job handed to a worker whose link is stalled is leased from the hand-off, like a
+  // job it claimed just before the stall, and its lease can run out before the worker hears of it.
   const worker = await startProxiedWorker({
     BATON_LEASE_MS: String(leaseMs),
     BATON_POLL_INTERVAL_MS: '100',
+    BATON_HANDOFF: 'false',
   });
   // Stall the link, then enqueue directly: the worker's next poll sends its claim into the stall.
   proxy.pause();

@@ -177,17 +177,24 @@ export async function insertJobs(db: Queryable, rows: InsertRow[]): Promise<Enqu
 
 /**
  * Inserts a batch of single enqueues made on Baton's own connections (group commit): on
- * PostgreSQL, a batch without idempotency keys goes in one statement that hands its due jobs to a
- * worker waiting with free slots (sql/handoff.ts), created running and leased to it; the rest are
- * pending as with `insertJobs`. Not in a caller's transaction: its commit could come long after the
- * lease began, and the offer it took would stay locked until then.
+ * PostgreSQL, with `handOff`, a batch without idempotency keys goes in one statement that hands
+ * its due jobs to workers waiting with free slots (sql/handoff.ts), created running and leased to
+ * them; the rest are pending as with `insertJobs`. `offers` tells whether any worker has slots to
+ * offer at all (undefined when not looked for). Not for a caller's transaction: its commit could come long after
+ * the lease began, and the slots it took would stay locked until then.
  */
-export async function insertJobsHandingOff(db: Database, rows: InsertRow[]): Promise<EnqueuedJob[]> {
-  if (db.engine !== 'postgres' || rows.some((row) => row.idempotency_key !== undefined)) {
-    return insertJobs(db, rows);
+export async function insertJobsHandingOff(
+  db: Database,
+  rows: InsertRow[],
+  handOff: boolean,
+): Promise<{ jobs: EnqueuedJob[]; offers?: boolean }> {
+  if (!handOff || db.engine !== 'postgres' || rows.some((row) => row.idempotency_key !== undefined)) {
+    return { jobs: await insertJobs(db, rows) };
   }
-  await db.query(jobInsertHandingOff, [rowsJson(rows)]);
-  return rows.map((row) => ({ id: row.id, created: true }));
+  const {
+    rows: [answer],
+  } = await db.query(jobInsertHandingOff, [rowsJson(rows)]);
+  return { jobs: rows.map((row) => ({ id: row.id, created: true })), offers: answer.offers === true };
 }
 
 /**

@@ -1,6 +1,14 @@
 import type { Database } from '../db/database.js';
 import { type EnqueuedJob, type InsertRow, insertJobsHandingOff } from './enqueue.js';
 
+/**
+ * How long single enqueues skip the hand-off statement after one found that no worker has slots to
+ * offer (a busy worker's slots exist, just not on offer: they keep the statement in use). With
+ * nobody to hand to, it costs ~100 µs more than the plain insert of 16 rows (~0.5 ms): bench W1 (16
+ * enqueues in flight, no worker) ran ~28% slower with it on every statement.
+ */
+export const HANDOFF_PAUSE_MS = 50;
+
 interface Waiting {
   row: InsertRow;
   resolve(job: EnqueuedJob): void;
@@ -12,8 +20,9 @@ interface Waiting {
  * statements are in flight are written together in the next one (one statement, one commit, one
  * NOTIFY). Each caller is answered only when the statement holding its job has committed, so no
  * enqueue is acknowledged before it is durable. An idle enqueue goes out at once: no timer, no
- * added latency. The statement hands due jobs to a waiting worker where one offers slots
- * (`insertJobsHandingOff`).
+ * added latency. The statement hands due jobs to waiting workers where they offer slots
+ * (`insertJobsHandingOff`); while no worker has slots to offer at all (none runs, or none hands
+ * off), the plain insert is used, looking again every HANDOFF_PAUSE_MS.
  */
 export class EnqueueBatcher {
   private waiting: Waiting[] = [];
@@ -27,6 +36,8 @@ export class EnqueueBatcher {
    * ~15,000 jobs/s with it.
    */
   private settling = false;
+  /** performance.now() until which statements skip the hand-off (no worker had slots to offer). */
+  private plainUntil = 0;
 
   constructor(
     private readonly db: Database,
@@ -69,10 +80,13 @@ export class EnqueueBatcher {
 
   private async write(batch: Waiting[]): Promise<void> {
     try {
-      const jobs = await insertJobsHandingOff(
+      const handOff = performance.now() >= this.plainUntil;
+      const { jobs, offers } = await insertJobsHandingOff(
         this.db,
         batch.map((entry) => entry.row),
+        handOff,
       );
+      if (offers === false) this.plainUntil = performance.now() + HANDOFF_PAUSE_MS;
       for (const [index, entry] of batch.entries()) entry.resolve(jobs[index]!);
     } catch (error) {
       if (batch.length === 1) {

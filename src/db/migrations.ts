@@ -176,21 +176,25 @@ drop index baton.jobs_created;
     version: 5,
     name: 'waiting workers for direct hand-off',
     sql: `
--- A worker with free slots and nothing to claim offers them here, one row per slot; a single
--- enqueue then takes slots (and deletes them), creates its jobs already running, leased to their
--- workers, and notifies each worker on its own channel: one commit between enqueue and start
--- instead of two (the enqueue's, then the claim's). One row per slot, so that concurrent enqueues
--- lock different rows, and a worker adds slots by inserting rows no enqueue waits on.
+-- A worker with free slots and nothing to claim offers them here; a single enqueue then takes
+-- offered slots, creates its jobs already running, leased to their workers, and notifies each
+-- worker on its own channel: one commit between enqueue and start instead of two (the enqueue's,
+-- then the claim's). One row per slot (up to 100 per worker), so that concurrent enqueues lock
+-- different rows; taking and offering a slot flip \`offered\`, which no index covers, so they are
+-- HOT updates that reuse their page's space without VACUUM (inserting and deleting a row per
+-- hand-off grew the table by a page every ~40 jobs until VACUUM, and every enqueue scans it).
 -- listener_pid is the backend of the worker's LISTEN connection, which must still exist for a
 -- slot to be taken (a killed worker's connection closes, and its offer lapses with it).
 create table baton.worker_offers (
   worker_id    text not null,
+  slot         integer not null,
   channel      text not null,
   listener_pid integer not null,
   kinds        text[] not null,
-  lease_ms     integer not null check (lease_ms > 0)
-);
-create index worker_offers_worker on baton.worker_offers (worker_id);
+  lease_ms     integer not null check (lease_ms > 0),
+  offered      boolean not null default false,
+  primary key (worker_id, slot)
+) with (fillfactor = 50);
 `,
   },
 ];

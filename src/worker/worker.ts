@@ -8,7 +8,14 @@ import { jobFromRow } from '../core/rows.js';
 import type { Database, Subscription } from '../db/database.js';
 import { latestMigrationVersion, schemaVersion } from '../db/migrate.js';
 import { BatonError } from '../errors.js';
-import { handedJobs, handedToWorker, offerSlots, offerWithdraw } from '../sql/handoff.js';
+import {
+  HANDOFF_MAX_JOBS,
+  handedJobs,
+  handedToWorker,
+  offerSlots,
+  offerWithdraw,
+  offerWithdrawSome,
+} from '../sql/handoff.js';
 import {
   jobClaim,
   jobClaimLimited,
@@ -118,7 +125,7 @@ export class Worker {
   private listenerPid?: number;
   /** Slots on offer or handed to this worker and not yet heard of: they hold no job here yet, but are not free. */
   private offered = 0;
-  /** An offer row may exist (withdrawn before any claim). */
+  /** Slots may be on offer that no enqueue must take any more (the listener was lost): withdraw them all. */
   private offerOut = false;
   /** The next offer replaces the row's count instead of adding to it (after a reconnect or a lost answer). */
   private replaceOffer = true;
@@ -217,6 +224,14 @@ export class Worker {
     this.every(this.settings.retentionIntervalMs, () => this.pruneFinished());
     this.installSignalHandlers();
     this.state = 'running';
+    // Slots are on offer by the time start() resolves (a first claim that finds jobs takes their
+    // place), so single enqueues made right after it are handed over, not left to a claim.
+    await this.offerFreeSlots(true).catch((error) => {
+      this.log.warn(
+        { event: 'claim.failed', err: (error as Error).message },
+        'could not offer slots for hand-off; claiming as usual',
+      );
+    });
     this.log.info(
       {
         event: 'worker.started',
@@ -467,9 +482,12 @@ export class Worker {
   private async claimWhileWorthIt(): Promise<void> {
     do {
       this.claimAgain = false;
-      // Slots on offer are not free: take back what no enqueue has taken before claiming.
-      if (this.offerOut && this.mayHaveMore && this.state === 'running') await this.withdrawOffer();
-      const held = this.running.size + this.buffer.length + this.offered;
+      if (this.offerOut && this.state === 'running') await this.withdrawOffer();
+      // Slots on offer count as free for a claim; what it brings takes their place in the offer
+      // (withdrawSlots below). Withdrawing the whole offer before each claim left enqueues without
+      // one until it was back: on a 200 jobs/s stream, each job that then went to a claim caused
+      // the next such gap, and 2-5% of the jobs went the slow way.
+      const held = this.running.size + this.buffer.length;
       const free = Math.max(0, this.settings.concurrency - held);
       const prefetch = this.prefetchNow();
       const chunk = Math.max(this.settings.concurrency, Math.floor(prefetch / 2));
@@ -481,6 +499,7 @@ export class Worker {
       if (room <= 0 || !worthClaiming || !this.mayHaveMore || this.state !== 'running') break;
       const wakeupsBefore = this.wakeups;
       const claimed = await this.claim(room, free);
+      if (claimed > 0 && this.offered > 0) await this.withdrawSlots(claimed);
       if (claimed < room && this.wakeups === wakeupsBefore) this.mayHaveMore = false;
       else this.claimAgain = true;
     } while (this.claimAgain);
@@ -493,18 +512,19 @@ export class Worker {
    * slots count as held from the moment they are offered (a hand-off may be notified before this
    * statement answers) until they are withdrawn or their jobs are heard of.
    */
-  private async offerFreeSlots(): Promise<void> {
+  private async offerFreeSlots(atStart = false): Promise<void> {
     const pid = this.listenerPid;
     if (!this.settings.handoff || this.baton.db.engine !== 'postgres' || this.unlimitedKinds.length === 0)
       return;
-    if (this.mayHaveMore || this.state !== 'running' || !this.listening || pid === undefined) return;
-    const unheld = this.settings.concurrency - this.running.size - this.buffer.length;
+    if ((this.mayHaveMore && !atStart) || this.state !== 'running' || !this.listening || pid === undefined)
+      return;
+    const slots = Math.min(this.settings.concurrency, HANDOFF_MAX_JOBS);
+    const unheld = Math.min(slots, this.settings.concurrency - this.running.size - this.buffer.length);
     const free = unheld - this.offered;
     // Top up once half the free slots are off offer, rather than one statement per finished job.
     if (free <= 0 || this.offered * 2 >= unheld) return;
     const replace = this.replaceOffer;
     this.offered += free;
-    this.offerOut = true;
     this.offeredEver = true;
     const sentAt = performance.now();
     try {
@@ -513,11 +533,14 @@ export class Worker {
         this.handoffChannel,
         pid,
         this.unlimitedKinds,
-        free,
         this.settings.leaseMs,
+        slots,
+        free,
         replace,
       ]);
       this.databaseClock = { localMs: sentAt, databaseMs: Number(rows[0].db_now_ms) };
+      // Counted as offered before the answer (a hand-off may be heard first); correct the count.
+      this.offered = Math.max(0, this.offered - (free - rows[0].offered));
       if (replace && this.listenerPid === pid) this.replaceOffer = false;
     } catch (error) {
       // Perhaps written, perhaps not: the next offer replaces the row's count.
@@ -527,7 +550,14 @@ export class Worker {
     }
   }
 
-  /** Takes back the slots still on offer (none of them was taken, so they are free again). */
+  /** Takes back up to `count` slots on offer, skipping any an enqueue is taking (it will be heard of). */
+  private async withdrawSlots(count: number): Promise<void> {
+    const { rows } = await this.baton.db.query(offerWithdrawSome, [this.id, count]);
+    this.offered = Math.max(0, this.offered - (rows[0]?.free ?? 0));
+    this.handoffsMaybeSettled();
+  }
+
+  /** Takes back every slot still on offer (none of them was taken, so they are free again). */
   private async withdrawOffer(): Promise<void> {
     const { rows } = await this.baton.db.query(offerWithdraw, [this.id]);
     this.offerOut = false;
@@ -671,7 +701,7 @@ export class Worker {
    * second to arrive; they are handed back with the buffer, as nothing starts while stopping.
    */
   private async endHandoffs(): Promise<void> {
-    if (this.offerOut) {
+    if (this.offeredEver) {
       await this.withdrawOffer().catch((error) => {
         this.log.warn(
           { event: 'handoff.withdraw_failed', err: (error as Error).message },
