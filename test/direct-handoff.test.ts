@@ -63,6 +63,12 @@ test('an idle worker offers its free slots, and a single enqueue hands it the jo
   // The taken slot left the offer; the two others are still there.
   expect((await offerOf(id)).free).toBe(2);
 
+  // A delayed job is not handed over, and takes no slot with it.
+  const later = await baton.enqueue(record, { sleepMs: 0 }, { delayMs: 60_000 });
+  const [delayed] = await database.rows('select state, worker_id from baton.jobs where id = $1', [later.id]);
+  expect(delayed).toEqual({ state: 'pending', worker_id: null });
+  expect((await offerOf(id)).free).toBe(2);
+
   // A job too long for a notification is handed over by id, and read by the worker.
   const large = await baton.enqueue(record, { sleepMs: 0, note: 'x'.repeat(9000) });
   const largeClaimed = await worker.waitForLog(

@@ -49,7 +49,9 @@ with slots as (
             from jsonb_to_recordset($1::jsonb) as d(kind text, run_at timestamptz, delay_ms double precision)
             where d.run_at is null and d.delay_ms is null)
       and exists (select 1 from pg_stat_get_activity(o.listener_pid))
-    limit least(jsonb_array_length($1::jsonb), ${HANDOFF_MAX_JOBS})
+    limit least((
+      select count(*) from jsonb_to_recordset($1::jsonb) as d(run_at timestamptz, delay_ms double precision)
+      where d.run_at is null and d.delay_ms is null), ${HANDOFF_MAX_JOBS})
     for update of o skip locked
   ) s
 ), taken as (
