@@ -4,6 +4,7 @@
  */
 import { work } from '../kinds.js';
 import { between, FAST_LEASE, feed, type Scenario, sleep } from '../lib/harness.js';
+import { recoveryTimelines } from '../lib/timeline.js';
 
 export const pgRestart: Scenario = {
   name: 'pg-restart',
@@ -28,6 +29,8 @@ export const pgRestart: Scenario = {
     await stop();
     const drainedMs = await run.drain(60_000);
     run.check('drained', drainedMs < 60_000);
+    const { timelines } = await recoveryTimelines(run, 4, 10);
+    if (timelines) process.stdout.write(`pg-restart: the slowest recoveries\n${timelines}\n`);
     run.check(
       'same worker processes throughout',
       run.workers.every((worker) => worker.alive) && run.workers.length === pids.length,
