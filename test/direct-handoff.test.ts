@@ -4,6 +4,7 @@
  * own channel. Real worker processes; the ledger records every execution.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { handedToWorker, UNHEARD_AFTER_MS } from '../src/sql/handoff.js';
 import { record } from './fixtures/ledger-kinds.js';
 import { connectBaton, createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { createLedger, type LedgerRow, maxOverlap } from './helpers/ledger.js';
@@ -94,6 +95,40 @@ test('with handoff off a worker offers nothing and claims the job', { timeout: 6
   const claimed = await worker.waitForLog((line) => line.event === 'job.claimed' && line.jobId === job.id);
   expect(claimed.via).toBe('claim');
   expect((await offerOf(id)).free).toBe(0);
+  await worker.stop();
+  await baton.close();
+});
+
+test("the poll's unheard check leaves a job handed moments ago to its notification", {
+  timeout: 60_000,
+}, async () => {
+  // Its poll is 10 minutes away: the check is run here, with the database's clock beside it.
+  const { worker, id } = await start({ BATON_WORKER_ID: 'handoff-grace', BATON_POLL_INTERVAL_MS: '600000' });
+  await pollUntil('the offer', async () => (await offerOf(id)).free > 0);
+  const baton = connectBaton(database);
+  const unheardNow = async (jobId: string) => {
+    const [row] = await database.rows(
+      `with h as (${handedToWorker})
+       select coalesce((select array_agg(id::text) from h), '{}') as unheard,
+              (extract(epoch from now() - j.last_attempt_at) * 1000)::float8 as age_ms
+       from baton.jobs j where j.id = $2`,
+      [id, jobId],
+    );
+    return row as { unheard: string[]; age_ms: number };
+  };
+  const job = await baton.enqueue(record, { sleepMs: 5000 });
+  // Handed over (running, leased to the worker) and still running when both checks are made.
+  const soon = await unheardNow(job.id);
+  expect(soon.age_ms).toBeLessThan(UNHEARD_AFTER_MS);
+  expect(soon.unheard).toEqual([]);
+  const later = await pollUntil('the grace to pass', async () => {
+    const check = await unheardNow(job.id);
+    return check.age_ms >= UNHEARD_AFTER_MS && check;
+  });
+  expect(later.unheard).toEqual([job.id]);
+  // It was heard of all the same: the notification started it.
+  const claimed = await worker.waitForLog((line) => line.event === 'job.claimed' && line.jobId === job.id);
+  expect(claimed.via).toBe('handoff');
   await worker.stop();
   await baton.close();
 });
