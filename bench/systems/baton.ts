@@ -97,7 +97,13 @@ export const baton: SystemAdapter = {
       },
     };
   },
-  unfinishedSql: "select count(*)::int as n from baton.jobs where state in ('pending', 'running')",
+  // Each count reads its own partial index (jobs_pending_kind, jobs_running). Written as
+  // `state in ('pending', 'running')` it was a parallel sequential scan of the whole table: ~270 ms
+  // with the retained run's 1,000,000 finished jobs, timed in that drain (polled every 10 ms at its
+  // end) and counted in its PostgreSQL CPU, which made the retained table look 18% slower to drain
+  // and 24-38% costlier per job than the empty one on 2026-12-02.
+  unfinishedSql: `select ((select count(*) from baton.jobs where state = 'pending')
+                        + (select count(*) from baton.jobs where state = 'running'))::int as n`,
   async seedHistory(url, n, timeoutMs) {
     // Which UUID version does enqueue make? Enqueue one job, read its id, delete it.
     const b = createBaton({ connectionString: url });
