@@ -61,6 +61,13 @@ describe('enqueue', () => {
     await refused('OPTIONS_INVALID', () =>
       baton.enqueueMany(note, [{ payload: { text: 'a' } }, { payload: { text: 'b' }, delayMs: -1 }]),
     );
+    // An item that is not an object at all is named, not a TypeError.
+    for (const bad of [null, 'text', [{ text: 'a' }]]) {
+      const notObject = await refused('OPTIONS_INVALID', () =>
+        baton.enqueueMany(note, [{ payload: { text: 'a' } }, bad] as never),
+      );
+      expect(notObject.message).toContain('item 1: expected an object with a payload');
+    }
     expect(await jobCount()).toBe(before);
   });
 

@@ -146,9 +146,16 @@ export class Baton {
       );
     }
     const definition = this.resolveKind(kind);
-    const rows = items.map(({ payload, ...jobOptions }, index) =>
-      buildJobRow(definition, payload, jobOptions, this.maxPayloadBytes, index),
-    );
+    // Each item is its own options (their schema allows `payload`): no copy of it per job.
+    const rows = items.map((item, index) => {
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+        throw new BatonError(
+          'OPTIONS_INVALID',
+          `kind ${definition.kind}, item ${index}: expected an object with a payload, got ${item === null ? 'null' : Array.isArray(item) ? 'an array' : typeof item}`,
+        );
+      }
+      return buildJobRow(definition, item.payload, item, this.maxPayloadBytes, index);
+    });
     if (options.actor !== undefined) return this.insertAudited(rows, options.actor, options.client);
     return options.client ? insertJobs(options.client, rows) : insertJobsFast(this.db, rows);
   }

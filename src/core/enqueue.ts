@@ -100,8 +100,8 @@ export interface InsertRow {
  * the batches ~5% faster.
  */
 const NO_OPTIONS = { success: true } as const;
-function hasKeys(options: object): boolean {
-  for (const _ in options) return true;
+function hasOptions(options: object): boolean {
+  for (const key in options) if (key !== 'payload') return true;
   return false;
 }
 
@@ -117,7 +117,7 @@ export function buildJobRow(
   index?: number,
 ): InsertRow {
   const where = index === undefined ? `kind ${kind.kind}` : `kind ${kind.kind}, item ${index}`;
-  const checkedOptions = hasKeys(options) ? jobOptionsSchema.safeParse(options) : NO_OPTIONS;
+  const checkedOptions = hasOptions(options) ? jobOptionsSchema.safeParse(options) : NO_OPTIONS;
   if (!checkedOptions.success) {
     const issue = checkedOptions.error.issues[0]!;
     throw new BatonError('OPTIONS_INVALID', `${where}: option ${issue.path.join('.')}: ${issue.message}`);
