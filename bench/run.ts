@@ -13,7 +13,7 @@ import { benchMetrics, FLOOR_SYSTEM } from './lib/metrics.js';
 import type { Result } from './lib/proc.js';
 import { renderReport, type Samples, sampleKey } from './lib/report.js';
 import { runRetained } from './lib/retained.js';
-import { type Plan, runFloor, runWorkload } from './lib/workloads.js';
+import { type Plan, runCeiling, runFloor, runWorkload } from './lib/workloads.js';
 import { loadSystem, SYSTEM_IDS } from './systems/index.js';
 import type { SystemAdapter } from './systems/types.js';
 
@@ -110,6 +110,16 @@ for (let rep = 1; rep <= reps; rep++) {
       if (['w3', 'w3x4', 'memory'].includes(w) && typeof r?.handled === 'number' && r.handled > n) {
         note(`${w.toUpperCase()}: handlers ran ${r.handled} times for ${n} jobs`);
       }
+    }
+    // After each repetition's W1: PostgreSQL's own ceiling for it on this machine (lib/workloads.ts).
+    if (w === 'w1') {
+      await measure(
+        `rep ${rep}/${reps} w1 ceiling (PostgreSQL alone)`,
+        'ceiling',
+        FLOOR_SYSTEM,
+        (message) => notes.push(`W1 ceiling, rep ${rep}, failed: ${message}`),
+        () => runCeiling(plan),
+      );
     }
     // After each repetition's W4: PostgreSQL's own floor for it on this machine (lib/workloads.ts).
     if (w === 'w4') {

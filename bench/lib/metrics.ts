@@ -2,7 +2,7 @@ import type { Metric } from './report.js';
 
 const n = (x: number) => x.toLocaleString('en-US');
 
-/** The column under which W4's floor (roles/floor.ts) is recorded: PostgreSQL alone, no queue library. */
+/** The column under which W1's ceiling and W4's floor (roles/) are recorded: PostgreSQL alone, no queue library. */
 export const FLOOR_SYSTEM = 'postgres';
 
 /** Rows of the report, in order; `workload` is matched (ignoring case) with the --workloads name. */
@@ -43,6 +43,7 @@ export function benchMetrics(p: { retained: number; memoryJobs: number }): Metri
     { workload: 'W3x4', label: store, key: 'storeCpuPer10k', digits: 2, better: 'lower' },
     { workload: 'W4', label: 'latency p50, ms', key: 'p50', digits: 1, better: 'lower' },
     { workload: 'W4', label: 'latency p99, ms', key: 'p99', digits: 1, better: 'lower' },
+    ...ceilingMetrics(),
     ...floorMetrics(),
     ...retainedMetrics(n(p.retained)),
     {
@@ -110,6 +111,26 @@ function retainedMetrics(retained: string): Metric[] {
   add('W4 latency p50, ms', 'p50', 1, 'lower');
   add('W4 latency p99, ms', 'p99', 1, 'lower');
   return rows;
+}
+
+/** W1's ceiling, shown in a table of its own (report.ts): rows per second each way. */
+function ceilingMetrics(): Metric[] {
+  return [
+    {
+      workload: 'Ceiling',
+      label: 'one connection, 16 rows per durable commit with one NOTIFY, rows/s',
+      key: 'groupedRowsPerSec',
+      digits: 0,
+      better: 'higher',
+    },
+    {
+      workload: 'Ceiling',
+      label: '16 connections, one row per durable commit, no NOTIFY, rows/s',
+      key: 'parallelRowsPerSec',
+      digits: 0,
+      better: 'higher',
+    },
+  ];
 }
 
 /** W4's floor, shown in a table of its own (report.ts): p50 and p99 of each of its three measures. */

@@ -91,6 +91,22 @@ export function renderReport(r: ReportInput): string {
     if (cells.every((c) => c === '–')) continue;
     out.push(`| ${m.workload} | ${m.label} (${m.better} is better) | ${cells.join(' | ')} |`);
   }
+  const ceiling = r.metrics
+    .filter((m) => m.workload === 'Ceiling')
+    .map((m) => [m.label, r.samples.get(sampleKey(m, FLOOR_SYSTEM))] as const)
+    .filter(([, values]) => values !== undefined);
+  if (ceiling.length > 0) {
+    out.push('', "## W1's ceiling: PostgreSQL alone, 16 in flight", '');
+    out.push(
+      `${n(Math.ceil(r.plan.jobs / 5))} durable single-row inserts after 1,000 untimed, on a fresh database, no queue ` +
+        'library (bench/roles/ceiling.ts): what PostgreSQL alone reaches with 16 in flight, grouped into one commit ' +
+        "per 16 (as Baton's single enqueues are) and as 16 separate commits. A W1 far below the better of the two " +
+        'is spent in the queue, not in the commit.',
+      '',
+    );
+    out.push('| measure | PostgreSQL |', '|---|---:|');
+    for (const [label, values] of ceiling) out.push(`| ${label} | ${cell(values, 0)} |`);
+  }
   const floor = r.metrics
     .filter((m) => m.workload === 'Floor')
     .map((m) => [m.label, r.samples.get(sampleKey(m, FLOOR_SYSTEM))] as const)

@@ -3,6 +3,7 @@
  * process(es). Each returns the numbers run.ts records (keys of the metrics in lib/metrics.ts).
  */
 
+import { enqueueCeiling } from '../roles/ceiling.js';
 import { latencyFloor } from '../roles/floor.js';
 import type { SystemAdapter } from '../systems/types.js';
 import { compiledChild } from './bundle.js';
@@ -147,4 +148,16 @@ export async function runFloor(plan: Plan): Promise<Result> {
   await checkpoint();
   const n = Math.ceil((plan.rate * plan.seconds) / 2);
   return latencyFloor(dbUrl(db), plan.rate, n, performance.now() + plan.seconds * 3000 + 60_000);
+}
+
+/**
+ * W1's ceiling (roles/ceiling.ts): PostgreSQL's own durable single-row inserts with 16 in flight,
+ * grouped into one statement per 16 and as 16 concurrent commits, on the floor's fresh database, no
+ * queue library involved. Runs in the orchestrator; each way writes as many rows as W1 enqueues.
+ */
+export async function runCeiling(plan: Plan): Promise<Result> {
+  const db = `bench_floor${DB_SUFFIX}`;
+  await resetDatabase(db);
+  await checkpoint();
+  return enqueueCeiling(dbUrl(db), Math.ceil(plan.jobs / 5), performance.now() + 120_000);
 }
