@@ -4,6 +4,7 @@
  */
 import { work } from '../kinds.js';
 import { FAST_LEASE, type Scenario, sleep } from '../lib/harness.js';
+import { recoveryTimelines } from '../lib/timeline.js';
 
 export const immediateStop: Scenario = {
   name: 'immediate-stop',
@@ -33,6 +34,8 @@ export const immediateStop: Scenario = {
     }
     const drainedMs = await run.drain(60_000);
     run.check('drained', drainedMs < 60_000);
+    const { timelines } = await recoveryTimelines(run, 4, 10);
+    if (timelines) process.stdout.write(`immediate-stop: the slowest recoveries\n${timelines}\n`);
     run.check(
       'workers reconnected without a restart',
       run.workers.every((worker) => worker.alive),
