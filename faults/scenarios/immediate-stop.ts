@@ -30,6 +30,8 @@ export const immediateStop: Scenario = {
       await Promise.all(inFlight);
       await sleep(500);
       await run.cluster.start();
+      // When the server took connections again, for the recovery timelines (no job: not a fault).
+      run.faults.push({ what: 'server back after the crash', atMs: await run.clock.now(), jobIds: [] });
       await sleep(1500);
     }
     const drainedMs = await run.drain(60_000);
