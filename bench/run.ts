@@ -94,6 +94,12 @@ if (workloads.includes('retained')) {
   }
 }
 
+/** Measures of PostgreSQL alone run after a workload's repetition (lib/workloads.ts, roles/). */
+const POSTGRES_ALONE: Record<string, { name: string; run: (plan: Plan) => Promise<Result> }> = {
+  w1: { name: 'ceiling', run: runCeiling },
+  w4: { name: 'floor', run: runFloor },
+};
+
 for (let rep = 1; rep <= reps; rep++) {
   for (const w of workloads) {
     for (const sys of systems) {
@@ -111,24 +117,15 @@ for (let rep = 1; rep <= reps; rep++) {
         note(`${w.toUpperCase()}: handlers ran ${r.handled} times for ${n} jobs`);
       }
     }
-    // After each repetition's W1: PostgreSQL's own ceiling for it on this machine (lib/workloads.ts).
-    if (w === 'w1') {
+    // After each repetition's W1 and W4: PostgreSQL's own ceiling or floor for it on this machine.
+    const alone = POSTGRES_ALONE[w];
+    if (alone) {
       await measure(
-        `rep ${rep}/${reps} w1 ceiling (PostgreSQL alone)`,
-        'ceiling',
+        `rep ${rep}/${reps} ${w} ${alone.name} (PostgreSQL alone)`,
+        alone.name,
         FLOOR_SYSTEM,
-        (message) => notes.push(`W1 ceiling, rep ${rep}, failed: ${message}`),
-        () => runCeiling(plan),
-      );
-    }
-    // After each repetition's W4: PostgreSQL's own floor for it on this machine (lib/workloads.ts).
-    if (w === 'w4') {
-      await measure(
-        `rep ${rep}/${reps} w4 floor (PostgreSQL alone)`,
-        'floor',
-        FLOOR_SYSTEM,
-        (message) => notes.push(`W4 floor, rep ${rep}, failed: ${message}`),
-        () => runFloor(plan),
+        (message) => notes.push(`${w.toUpperCase()} ${alone.name}, rep ${rep}, failed: ${message}`),
+        () => alone.run(plan),
       );
     }
   }

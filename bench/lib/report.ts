@@ -91,37 +91,33 @@ export function renderReport(r: ReportInput): string {
     if (cells.every((c) => c === '–')) continue;
     out.push(`| ${m.workload} | ${m.label} (${m.better} is better) | ${cells.join(' | ')} |`);
   }
-  const ceiling = r.metrics
-    .filter((m) => m.workload === 'Ceiling')
-    .map((m) => [m.label, r.samples.get(sampleKey(m, FLOOR_SYSTEM))] as const)
-    .filter(([, values]) => values !== undefined);
-  if (ceiling.length > 0) {
-    out.push('', "## W1's ceiling: PostgreSQL alone, 16 in flight", '');
-    out.push(
-      `${n(Math.ceil(r.plan.jobs / 5))} durable single-row inserts after 1,000 untimed, on a fresh database, no queue ` +
-        'library (bench/roles/ceiling.ts): what PostgreSQL alone reaches with 16 in flight, grouped into one commit ' +
-        "per 16 (as Baton's single enqueues are) and as 16 separate commits. A W1 far below the better of the two " +
-        'is spent in the queue, not in the commit.',
-      '',
-    );
-    out.push('| measure | PostgreSQL |', '|---|---:|');
-    for (const [label, values] of ceiling) out.push(`| ${label} | ${cell(values, 0)} |`);
-  }
-  const floor = r.metrics
-    .filter((m) => m.workload === 'Floor')
-    .map((m) => [m.label, r.samples.get(sampleKey(m, FLOOR_SYSTEM))] as const)
-    .filter(([, values]) => values !== undefined);
-  if (floor.length > 0) {
-    out.push('', "## W4's floor: PostgreSQL alone at W4's pace", '');
-    out.push(
-      `One statement every ${fmt(1000 / r.plan.rate, 0)} ms on a fresh database, no queue library ` +
-        '(bench/roles/floor.ts). A queue whose enqueue is durable before its job may start cannot start a job ' +
-        'sooner than the first row after the enqueue is sent.',
-      '',
-    );
-    out.push('| measure | PostgreSQL |', '|---|---:|');
-    for (const [label, values] of floor) out.push(`| ${label} | ${cell(values, 2)} |`);
-  }
+  /** A table of its own for a PostgreSQL-alone measure (the FLOOR_SYSTEM column), if it ran. */
+  const postgresAlone = (workload: string, title: string, intro: string, digits: number) => {
+    const rows = r.metrics
+      .filter((m) => m.workload === workload)
+      .map((m) => [m.label, r.samples.get(sampleKey(m, FLOOR_SYSTEM))] as const)
+      .filter(([, values]) => values !== undefined);
+    if (rows.length === 0) return;
+    out.push('', `## ${title}`, '', intro, '', '| measure | PostgreSQL |', '|---|---:|');
+    for (const [label, values] of rows) out.push(`| ${label} | ${cell(values, digits)} |`);
+  };
+  postgresAlone(
+    'Ceiling',
+    "W1's ceiling: PostgreSQL alone, 16 in flight",
+    `${n(Math.ceil(r.plan.jobs / 5))} durable single-row inserts after 1,000 untimed, on a fresh database, no queue ` +
+      'library (bench/roles/ceiling.ts): what PostgreSQL alone reaches with 16 in flight, grouped into one commit ' +
+      "per 16 (as Baton's single enqueues are) and as 16 separate commits. A W1 far below the better of the two " +
+      'is spent in the queue, not in the commit.',
+    0,
+  );
+  postgresAlone(
+    'Floor',
+    "W4's floor: PostgreSQL alone at W4's pace",
+    `One statement every ${fmt(1000 / r.plan.rate, 0)} ms on a fresh database, no queue library ` +
+      '(bench/roles/floor.ts). A queue whose enqueue is durable before its job may start cannot start a job ' +
+      'sooner than the first row after the enqueue is sent.',
+    2,
+  );
   out.push('', '## Workloads', '');
   for (const [w, text] of Object.entries(DESCRIPTIONS)) {
     if (r.workloads.includes(w)) out.push(`- ${w === 'w3x4' ? 'W3x4' : w.toUpperCase()}: ${text}`);
