@@ -8,6 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { fail, positiveInt } from './lib/args.js';
 import { serverVersion } from './lib/db.js';
 import { benchMetrics, FLOOR_SYSTEM } from './lib/metrics.js';
 import type { Result } from './lib/proc.js';
@@ -57,17 +58,6 @@ const METRICS = benchMetrics(plan);
 const samples: Samples = new Map();
 const loadAtStart = os.loadavg()[0]!;
 const notes: string[] = [];
-
-function positiveInt(v: string, name: string, max: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > max) fail(`--${name} must be an integer in 1..${max}, got ${v}`);
-  return n;
-}
-
-function fail(msg: string): never {
-  console.error(msg);
-  process.exit(2);
-}
 
 function record(workload: string, system: string, result: Result | null): void {
   for (const m of METRICS.filter((x) => x.workload.toLowerCase() === workload)) {

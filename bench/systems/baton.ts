@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { createBaton, defineKind } from '../../src/index.js';
 import type { Payload, SystemAdapter } from './types.js';
 
-const KIND = 'bench.noop';
+/** The one kind the bench's Baton producers and workers use. */
+export const BENCH_KIND = 'bench.noop';
 const HISTORY_WORKER = 'bench-history';
 const DAY_MS = 86_400_000;
 
@@ -23,7 +24,7 @@ select case when $4::integer = 7
                   || substr(md5(random()::text), 1, 3) || substr('89ab', 1 + floor(random() * 4)::integer, 1)
                   || substr(md5(random()::text), 1, 15))::uuid
             else gen_random_uuid() end,
-       '${KIND}', jsonb_build_object('t', floor(extract(epoch from h.created_at) * 1000)), 'completed', 1, 5,
+       '${BENCH_KIND}', jsonb_build_object('t', floor(extract(epoch from h.created_at) * 1000)), 'completed', 1, 5,
        h.finished_at - interval '2 milliseconds', '${HISTORY_WORKER}',
        h.created_at, h.created_at, h.finished_at, h.finished_at
 from (
@@ -38,7 +39,7 @@ const schema = z.object({ t: z.number() });
 
 function kind(onJob: (p: Payload) => void) {
   return defineKind({
-    kind: KIND,
+    kind: BENCH_KIND,
     payload: schema,
     handler: async (payload: Payload) => {
       onJob(payload);
