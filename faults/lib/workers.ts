@@ -1,31 +1,63 @@
 /**
- * Real worker processes for the fault suite: `node .faults-build/src/cli/main.js worker --jobs
- * .faults-build/faults/kinds.js`, the tree compiled to JavaScript as it would run in production
+ * Real worker processes for the fault suite: `node .faults-build/<pid>/src/cli/main.js worker --jobs
+ * .faults-build/<pid>/faults/kinds.js`, the tree compiled to JavaScript as it would run in production
  * (`buildWorkers`), optionally under a command prefix (faketime). Their JSON logs are parsed,
  * counted per event, and kept in memory only for warnings and the events a scenario asks for.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-/** Where `buildWorkers` compiles src/ and faults/ (faults/tsconfig.build.json); inside the repository, so node_modules resolves. */
-const BUILD = `${ROOT}.faults-build/`;
+/** Where every run of the suite compiles, each into its own directory; inside the repository, so node_modules resolves. */
+const BUILDS = `${ROOT}.faults-build/`;
+/**
+ * Where this run compiles src/ and faults/ (faults/tsconfig.build.json): a directory named after
+ * its process, so that two runs at once (two people, or CI beside a developer) never delete or
+ * overwrite each other's build. One shared directory made the second run's build fail, or its
+ * workers start from files the other was rewriting.
+ */
+const BUILD = `${BUILDS}${process.pid}/`;
 
 /**
  * Compiles src/ and faults/ to JavaScript for the worker processes, afresh each run (so a run never
  * tests a stale build). Workers started through a TypeScript loader (tsx) cost ~1.8 CPU-seconds each
  * on this kind of machine against ~0.5 compiled, and a scenario that restarts workers (poison-pill)
- * would measure the loader, not Baton.
+ * would measure the loader, not Baton. The build is removed when the run exits; builds left by runs
+ * that no longer exist (killed, or from before builds had their own directories) are removed first.
  */
 export function buildWorkers(): void {
+  removeStaleBuilds();
   rmSync(BUILD, { recursive: true, force: true });
+  process.on('exit', () => rmSync(BUILD, { recursive: true, force: true }));
   execFileSync(
     process.execPath,
-    [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}faults/tsconfig.build.json`],
+    [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}faults/tsconfig.build.json`, '--outDir', BUILD],
     { cwd: ROOT, stdio: 'inherit' },
   );
+}
+
+function removeStaleBuilds(): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(BUILDS);
+  } catch {
+    return; // no builds yet
+  }
+  for (const entry of entries) {
+    if (/^\d+$/.test(entry) && processExists(Number(entry))) continue;
+    rmSync(`${BUILDS}${entry}`, { recursive: true, force: true });
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: log lines are free-form JSON.
