@@ -16,9 +16,9 @@
  * - `hand-off`: Baton's `jobInsertHandingOff` with a one-job batch of the worker's kind: what W4's
  *   enqueues send. The report counts how many of them found a slot (the rest fell back to pending).
  *
- * The jobs of the first three are of a kind no worker serves, so they stay pending and wake the
- * worker only as a plain enqueue's NOTIFY does. Uses its own database (`bench_statements`, dropped
- * and created afresh). Found the W4 gap of docs/performance.md ("W4 decomposed").
+ * The jobs of `job row` and `plain insert` are of a kind no worker serves, so they stay pending and
+ * wake the worker only as a plain enqueue's NOTIFY does. Uses its own database (`bench_statements`,
+ * dropped and created afresh). docs/performance.md ("W4 decomposed") has what it showed.
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
