@@ -15,8 +15,8 @@ const BUILDS = `${ROOT}.faults-build/`;
 /**
  * Where this run compiles src/ and faults/ (faults/tsconfig.build.json): a directory named after
  * its process, so that two runs at once (two people, or CI beside a developer) never delete or
- * overwrite each other's build. One shared directory made the second run's build fail, or its
- * workers start from files the other was rewriting.
+ * overwrite each other's build: with one shared directory, a second run's clean-up and compile
+ * took the files from under the first run's worker (re)starts (seen once, in an earlier session).
  */
 const BUILD = `${BUILDS}${process.pid}/`;
 
