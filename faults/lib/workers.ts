@@ -8,6 +8,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { isRunning } from '../../src/process-alive.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Where every run of the suite compiles, each into its own directory; inside the repository, so node_modules resolves. */
@@ -46,17 +47,8 @@ function removeStaleBuilds(): void {
     return; // no builds yet
   }
   for (const entry of entries) {
-    if (/^\d+$/.test(entry) && processExists(Number(entry))) continue;
+    if (/^\d+$/.test(entry) && isRunning(Number(entry))) continue;
     rmSync(`${BUILDS}${entry}`, { recursive: true, force: true });
-  }
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -2,16 +2,8 @@ import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { BatonError } from '../errors.js';
+import { isRunning } from '../process-alive.js';
 import type { Database, ListenHandlers, Subscription } from './database.js';
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * PGlite keeps the whole database in its process and writes the folder as it likes: two processes
